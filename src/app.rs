@@ -1,0 +1,30 @@
+//! The function as a whole: clients built once, events handed to the handlers.
+
+use std::sync::Arc;
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::handlers;
+use crate::ingest::{Ingestor, Rules};
+use crate::store::S3Store;
+
+/// Everything an invocation needs, shared by all invocations of an execution environment.
+#[derive(Clone)]
+pub struct App {
+    ingestor: Ingestor,
+}
+
+impl App {
+    /// Builds the S3 client and the ingest core from the shared SDK config.
+    pub fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        let store = Arc::new(S3Store::new(sdk, config));
+        Self { ingestor: Ingestor::new(store, Rules::from(config)) }
+    }
+
+    /// Handles one invocation, whatever its source.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+        handlers::dispatch(&self.ingestor, event.payload).await
+    }
+}

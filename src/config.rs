@@ -1,0 +1,189 @@
+//! Configuration, read once from the environment at start-up.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::content::ContentTypePolicy;
+
+/// Why the configuration could not be read. Start-up stops with this message.
+#[derive(Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("{0} is required but not set")]
+    Missing(&'static str),
+    /// A variable is set but its value cannot be used.
+    #[error("{name} has an invalid value {value:?}: {reason}")]
+    Invalid {
+        /// The variable's name.
+        name: &'static str,
+        /// What it was set to.
+        value: String,
+        /// What a valid value looks like.
+        reason: String,
+    },
+}
+
+/// The function's settings; names match `template.yaml` and the contract.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `BUCKET_NAME`: the one target bucket.
+    pub bucket: String,
+    /// `KEY_PREFIX`: prepended to every key as given.
+    pub key_prefix: String,
+    /// `MAX_OBJECT_BYTES`: hard cap per object.
+    pub max_object_bytes: u64,
+    /// `ALLOWED_CONTENT_TYPES`: which sniffed types are stored.
+    pub allowed_content_types: ContentTypePolicy,
+    /// `FETCH_TIMEOUT_MS`: whole-fetch timeout per URL.
+    pub fetch_timeout: Duration,
+    /// `FETCH_MAX_REDIRECTS`.
+    pub fetch_max_redirects: u32,
+    /// `FETCH_ALLOW_PRIVATE`: allow non-public addresses (local testing only).
+    pub fetch_allow_private: bool,
+    /// `EXPECTED_BUCKET_OWNER`: sent on every S3 call when set.
+    pub expected_bucket_owner: Option<String>,
+    /// `SCHEDULE_URLS`: fetched on a scheduled event that carries no request.
+    pub schedule_urls: Vec<String>,
+    /// `S3_FORCE_PATH_STYLE`: path-style addressing for local S3 servers.
+    pub force_path_style: bool,
+    /// `BATCH_CONCURRENCY`: records or items processed at once.
+    pub batch_concurrency: usize,
+    /// `PRESIGN_TTL_SECS`: lifetime of presigned URLs.
+    pub presign_ttl: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let bucket = get("BUCKET_NAME").ok_or(ConfigError::Missing("BUCKET_NAME"))?;
+        let key_prefix = get("KEY_PREFIX").unwrap_or_default();
+        if key_prefix.starts_with('/') {
+            return Err(invalid("KEY_PREFIX", &key_prefix, "S3 keys must not start with '/'"));
+        }
+        let allowed = get("ALLOWED_CONTENT_TYPES").unwrap_or_else(|| "image/*".into());
+        let allowed_content_types =
+            ContentTypePolicy::parse(&allowed).map_err(|reason| invalid("ALLOWED_CONTENT_TYPES", &allowed, &reason))?;
+        let batch_concurrency: usize = number(&get, "BATCH_CONCURRENCY", 8)?;
+        if batch_concurrency == 0 {
+            return Err(invalid("BATCH_CONCURRENCY", "0", "must be at least 1"));
+        }
+        Ok(Self {
+            bucket,
+            key_prefix,
+            max_object_bytes: number(&get, "MAX_OBJECT_BYTES", 100 * 1024 * 1024)?,
+            allowed_content_types,
+            fetch_timeout: Duration::from_millis(number(&get, "FETCH_TIMEOUT_MS", 15_000)?),
+            fetch_max_redirects: number(&get, "FETCH_MAX_REDIRECTS", 5)?,
+            fetch_allow_private: flag(&get, "FETCH_ALLOW_PRIVATE")?,
+            expected_bucket_owner: get("EXPECTED_BUCKET_OWNER"),
+            schedule_urls: get("SCHEDULE_URLS")
+                .map(|v| {
+                    v.split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            force_path_style: flag(&get, "S3_FORCE_PATH_STYLE")?,
+            batch_concurrency,
+            presign_ttl: Duration::from_secs(number(&get, "PRESIGN_TTL_SECS", 300)?),
+        })
+    }
+}
+
+// `main` returning this prints its Debug form, so make that the readable message.
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid { name, value: value.to_owned(), reason: reason.to_owned() }
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| invalid(name, &v, "expected a whole number")),
+    }
+}
+
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(invalid(name, other, "expected true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn missing_bucket_name_is_named_in_the_error() {
+        let err = config(&[]).unwrap_err();
+        assert_eq!(err.to_string(), "BUCKET_NAME is required but not set");
+        assert_eq!(config(&[("BUCKET_NAME", "  ")]).unwrap_err(), ConfigError::Missing("BUCKET_NAME"));
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = config(&[("BUCKET_NAME", "pics")]).unwrap();
+        assert_eq!(c.bucket, "pics");
+        assert_eq!(c.key_prefix, "");
+        assert_eq!(c.max_object_bytes, 104_857_600);
+        assert!(c.allowed_content_types.allows("image/png"));
+        assert!(!c.allowed_content_types.allows("text/plain"));
+        assert_eq!(c.fetch_timeout, Duration::from_millis(15_000));
+        assert_eq!(c.fetch_max_redirects, 5);
+        assert!(!c.fetch_allow_private);
+        assert_eq!(c.expected_bucket_owner, None);
+        assert!(c.schedule_urls.is_empty());
+        assert!(!c.force_path_style);
+        assert_eq!(c.batch_concurrency, 8);
+        assert_eq!(c.presign_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn values_are_parsed_and_bad_ones_are_named() {
+        let c = config(&[
+            ("BUCKET_NAME", "pics"),
+            ("KEY_PREFIX", "images/"),
+            ("SCHEDULE_URLS", "http://a/1.jpg, http://b/2.jpg\nhttp://c/3.jpg"),
+            ("S3_FORCE_PATH_STYLE", "TRUE"),
+            ("MAX_OBJECT_BYTES", "1024"),
+        ])
+        .unwrap();
+        assert_eq!(c.key_prefix, "images/");
+        assert_eq!(c.schedule_urls, ["http://a/1.jpg", "http://b/2.jpg", "http://c/3.jpg"]);
+        assert!(c.force_path_style);
+        assert_eq!(c.max_object_bytes, 1024);
+
+        let err = config(&[("BUCKET_NAME", "pics"), ("MAX_OBJECT_BYTES", "ten")]).unwrap_err();
+        assert!(err.to_string().starts_with("MAX_OBJECT_BYTES has an invalid value"), "{err}");
+        let err = config(&[("BUCKET_NAME", "pics"), ("S3_FORCE_PATH_STYLE", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("S3_FORCE_PATH_STYLE"), "{err}");
+        assert!(config(&[("BUCKET_NAME", "pics"), ("BATCH_CONCURRENCY", "0")]).is_err());
+        assert!(config(&[("BUCKET_NAME", "pics"), ("KEY_PREFIX", "/abs")]).is_err());
+        assert!(config(&[("BUCKET_NAME", "pics"), ("ALLOWED_CONTENT_TYPES", "png")]).is_err());
+    }
+}

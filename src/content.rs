@@ -1,0 +1,110 @@
+//! Content types: sniffing from magic bytes and the allow-list.
+
+/// The type stored for bytes that no signature matches.
+pub const UNKNOWN_TYPE: &str = "application/octet-stream";
+
+/// What the bytes turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sniffed {
+    /// MIME type, e.g. `image/png`.
+    pub mime: &'static str,
+    /// Canonical file extension without the dot, e.g. `png`.
+    pub extension: &'static str,
+}
+
+/// Sniffs the content type from the first bytes; the declared type is never trusted.
+pub fn sniff(bytes: &[u8]) -> Sniffed {
+    match infer::get(bytes) {
+        Some(kind) => Sniffed { mime: kind.mime_type(), extension: kind.extension() },
+        None => Sniffed { mime: UNKNOWN_TYPE, extension: "bin" },
+    }
+}
+
+/// True when `ext` (without dot, any case) is a usual extension for `mime`.
+pub fn extension_fits(ext: &str, sniffed: &Sniffed) -> bool {
+    let ext = ext.to_ascii_lowercase();
+    ext == sniffed.extension
+        || mime_guess::get_mime_extensions_str(sniffed.mime).is_some_and(|known| known.contains(&ext.as_str()))
+}
+
+/// True when `ext` is a usual extension of some known type, so a wrong one can be replaced.
+pub fn is_known_extension(ext: &str) -> bool {
+    mime_guess::from_ext(ext).first().is_some()
+}
+
+/// `ALLOWED_CONTENT_TYPES`: a list of `type/subtype`, `type/*` or `*/*` patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentTypePolicy {
+    patterns: Vec<String>,
+}
+
+impl ContentTypePolicy {
+    /// Parses a comma-separated list; each entry must look like a MIME pattern.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let patterns: Vec<String> =
+            list.split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect();
+        if patterns.is_empty() {
+            return Err("expected at least one type such as image/*".into());
+        }
+        for p in &patterns {
+            let valid = match p.split_once('/') {
+                Some(("*", "*")) => true,
+                Some((kind, sub)) => kind != "*" && !kind.is_empty() && !sub.is_empty() && !sub.contains('/'),
+                None => false,
+            };
+            if !valid {
+                return Err(format!("{p:?} is not a type/subtype pattern"));
+            }
+        }
+        Ok(Self { patterns })
+    }
+
+    /// Whether `mime` matches one of the patterns.
+    pub fn allows(&self, mime: &str) -> bool {
+        let mime = mime.to_ascii_lowercase();
+        let kind = mime.split('/').next().unwrap_or_default();
+        self.patterns.iter().any(|p| match p.split_once('/') {
+            Some(("*", "*")) => true,
+            Some((k, "*")) => k == kind,
+            _ => *p == mime,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0";
+
+    #[test]
+    fn sniffs_images_and_falls_back_for_text() {
+        assert_eq!(sniff(PNG), Sniffed { mime: "image/png", extension: "png" });
+        assert_eq!(sniff(JPEG).mime, "image/jpeg");
+        assert_eq!(sniff(b"hello, world").mime, UNKNOWN_TYPE);
+    }
+
+    #[test]
+    fn jpeg_accepts_its_usual_extensions() {
+        let jpeg = sniff(JPEG);
+        assert!(extension_fits("jpg", &jpeg));
+        assert!(extension_fits("JPEG", &jpeg));
+        assert!(!extension_fits("png", &jpeg));
+        assert!(is_known_extension("png"));
+        assert!(!is_known_extension("2026"));
+    }
+
+    #[test]
+    fn policy_matches_wildcards_and_exact_types() {
+        let images = ContentTypePolicy::parse("image/*").unwrap();
+        assert!(images.allows("image/png") && images.allows("IMAGE/JPEG"));
+        assert!(!images.allows("application/pdf"));
+        let exact = ContentTypePolicy::parse("image/png, application/pdf").unwrap();
+        assert!(exact.allows("application/pdf") && !exact.allows("image/jpeg"));
+        assert!(ContentTypePolicy::parse("*/*").unwrap().allows(UNKNOWN_TYPE));
+        for bad in ["", "png", "*/png", "image/", "a/b/c"] {
+            assert!(ContentTypePolicy::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Recognising the incoming event by its discriminating fields, never by loose matching.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::error::{IngestError, Result};
+
+/// An event whose source is known.
+#[derive(Debug)]
+pub enum Event {
+    /// API Gateway REST API, or an HTTP API with payload format 1.0.
+    ApiV1(Box<ApiGatewayProxyRequest>),
+    /// HTTP API payload format 2.0, or a Lambda Function URL.
+    ApiV2(Box<ApiGatewayV2httpRequest>),
+    /// A direct invocation carrying an ingest request.
+    Direct(Value),
+}
+
+/// Decides which source sent `payload`. Shapes that match no source are refused.
+pub fn recognise(payload: Value) -> Result<Event> {
+    let Value::Object(object) = &payload else {
+        return Err(unrecognised("the event is not a JSON object"));
+    };
+    if is_api_v2(object) {
+        return typed(payload, "API Gateway v2").map(|e| Event::ApiV2(Box::new(e)));
+    }
+    if is_api_v1(object) {
+        return typed(payload, "API Gateway v1").map(|e| Event::ApiV1(Box::new(e)));
+    }
+    if ["Records", "detail-type", "requestContext", "httpMethod", "routeKey"].iter().any(|k| object.contains_key(*k)) {
+        return Err(unrecognised("this event source is not handled"));
+    }
+    if ["items", "url", "data"].iter().any(|k| object.contains_key(*k)) {
+        return Ok(Event::Direct(payload));
+    }
+    Err(unrecognised("no discriminating field found"))
+}
+
+fn is_api_v2(object: &Map<String, Value>) -> bool {
+    object.get("version").and_then(Value::as_str) == Some("2.0")
+        && object.get("requestContext").and_then(|c| c.get("http")).is_some_and(Value::is_object)
+}
+
+fn is_api_v1(object: &Map<String, Value>) -> bool {
+    object.get("httpMethod").is_some_and(Value::is_string)
+        && object.get("requestContext").is_some_and(Value::is_object)
+        && (object.contains_key("path") || object.contains_key("resource"))
+}
+
+fn typed<T: DeserializeOwned>(payload: Value, what: &str) -> Result<T> {
+    serde_json::from_value(payload).map_err(|e| IngestError::InvalidRequest(format!("malformed {what} event: {e}")))
+}
+
+fn unrecognised(why: &str) -> IngestError {
+    IngestError::InvalidRequest(format!(
+        "unrecognised event ({why}): expected an API Gateway request or an ingest request \
+         with \"items\", \"url\" or \"data\""
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn kind(v: Value) -> &'static str {
+        match recognise(v) {
+            Ok(Event::ApiV1(_)) => "v1",
+            Ok(Event::ApiV2(_)) => "v2",
+            Ok(Event::Direct(_)) => "direct",
+            Err(_) => "error",
+        }
+    }
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn every_fixture_is_recognised_as_its_source() {
+        let dir = format!("{}/events", env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let expected = match name.split('-').next().unwrap() {
+                "apigw" if name.starts_with("apigw-v1") => "v1",
+                "apigw" => "v2",
+                "direct" => "direct",
+                _ => continue,
+            };
+            let expected = if name.contains("unrecognised") { "error" } else { expected };
+            assert_eq!(kind(fixture(&name)), expected, "{name}");
+            seen += 1;
+        }
+        assert!(seen >= 4);
+    }
+
+    #[test]
+    fn discriminators_decide_not_field_overlap() {
+        assert_eq!(kind(json!({"items": []})), "direct");
+        assert_eq!(kind(json!({"url": "https://x/y.png"})), "direct");
+        // A v2 marker without requestContext.http is not an API request.
+        assert_eq!(kind(json!({"version": "2.0", "requestContext": {}, "url": "x"})), "error");
+        assert_eq!(kind(json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]})), "error");
+        assert_eq!(kind(json!({"detail-type": "x", "source": "y", "detail": {"url": "z"}})), "error");
+        assert_eq!(kind(json!({"hello": "world"})), "error");
+        assert_eq!(kind(json!("just a string")), "error");
+        assert_eq!(kind(json!([1, 2])), "error");
+    }
+
+    #[test]
+    fn malformed_api_events_are_refused_with_the_reason() {
+        let err = recognise(json!({"version": "2.0", "requestContext": {"http": {"method": 7}}})).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+        assert!(err.to_string().contains("malformed API Gateway v2 event"), "{err}");
+    }
+}

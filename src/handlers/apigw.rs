@@ -1,0 +1,325 @@
+//! API Gateway (REST v1, HTTP API v2 and Function URLs): routes, bodies and responses.
+
+use aws_lambda_events::apigw::{
+    ApiGatewayProxyRequest, ApiGatewayProxyResponse, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse,
+};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::query_map::QueryMap;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::header::{ALLOW, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method};
+use percent_encoding::percent_decode_str;
+use serde_json::{Value, json};
+
+use crate::error::{IngestError, Result};
+use crate::ingest::{Batch, Ingestor, Source, StoredObject, decode_base64};
+use crate::request::{Item, MAX_ITEMS, parse_request};
+
+/// A request from either payload version, reduced to what routing needs.
+struct HttpRequest {
+    method: Method,
+    path: String,
+    query: QueryMap,
+    headers: HeaderMap,
+    body: Option<String>,
+    is_base64: bool,
+    time: Option<DateTime<Utc>>,
+    source: Source,
+}
+
+/// A response before it is put in the version's envelope.
+struct HttpResponse {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+/// The routes this function serves.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    /// `POST /images`: JSON, multipart or a raw body.
+    Images,
+    /// `POST /images/{file_name}`: a raw body with its name.
+    NamedImage(String),
+}
+
+/// Handles a REST API (payload v1) request.
+pub async fn handle_v1(ingestor: &Ingestor, event: ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
+    let stage = event.request_context.stage.unwrap_or_default();
+    let path = event.path.unwrap_or_default();
+    let request = HttpRequest {
+        method: event.http_method,
+        path: strip_stage(&path, &stage).to_owned(),
+        query: event.query_string_parameters,
+        headers: event.headers,
+        body: event.body,
+        is_base64: event.is_base64_encoded,
+        time: epoch_millis(event.request_context.request_time_epoch),
+        source: Source::ApiV1,
+    };
+    let response = handle(ingestor, request).await;
+    let mut out = ApiGatewayProxyResponse::default();
+    out.status_code = response.status.into();
+    out.headers = response.headers;
+    out.body = Some(Body::Text(response.body.to_string()));
+    out
+}
+
+/// Handles an HTTP API (payload v2) or Function URL request.
+pub async fn handle_v2(ingestor: &Ingestor, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+    let context = event.request_context;
+    let stage = context.stage.unwrap_or_default();
+    let path = event.raw_path.or(context.http.path).unwrap_or_default();
+    let request = HttpRequest {
+        method: context.http.method,
+        path: strip_stage(&path, &stage).to_owned(),
+        query: event.query_string_parameters,
+        headers: event.headers,
+        body: event.body,
+        is_base64: event.is_base64_encoded,
+        time: epoch_millis(context.time_epoch),
+        source: Source::ApiV2,
+    };
+    let response = handle(ingestor, request).await;
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = response.status.into();
+    out.headers = response.headers;
+    out.body = Some(Body::Text(response.body.to_string()));
+    out
+}
+
+async fn handle(ingestor: &Ingestor, request: HttpRequest) -> HttpResponse {
+    let (time, source) = (request.time, request.source);
+    let items = match route(&request.method, &request.path).map(|r| (r, request)) {
+        Ok((route, request)) => read_items(ingestor, route, request).await,
+        Err(err) => Err(err),
+    };
+    let outcome = match items {
+        Ok(items) => ingestor.ingest(Batch { items, event_time: time, source }).await,
+        Err(err) => Err(err),
+    };
+    match outcome {
+        Ok(results) => ingest_response(results),
+        Err(err) => error_response(&err, None),
+    }
+}
+
+/// Matches a stage-less path. Anything before the first `images` segment is a custom
+/// domain's base path and is ignored.
+fn route(method: &Method, path: &str) -> Result<Route> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let not_found = || IngestError::NotFound(format!("{method} {path}"));
+    let start = segments.iter().position(|s| *s == "images").ok_or_else(not_found)?;
+    let route = match &segments[start + 1..] {
+        [] => Route::Images,
+        [name] => Route::NamedImage(percent_decode_str(name).decode_utf8_lossy().into_owned()),
+        _ => return Err(not_found()),
+    };
+    if *method != Method::POST {
+        return Err(IngestError::MethodNotAllowed { method: method.to_string(), allowed: "POST" });
+    }
+    Ok(route)
+}
+
+async fn read_items(ingestor: &Ingestor, route: Route, request: HttpRequest) -> Result<Vec<Result<Item>>> {
+    let content_type = request.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let essence = content_type.as_deref().map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    let raw_name = match &route {
+        Route::NamedImage(name) => Some(name.clone()),
+        Route::Images => request.query.first("file_name").map(str::to_owned),
+    };
+    let is_multipart = route == Route::Images && essence.as_deref() == Some("multipart/form-data");
+    // A raw body is one object, so its size limit applies before decoding.
+    let limit = if route == Route::Images && (is_multipart || essence.as_deref().is_some_and(is_json_type)) {
+        u64::MAX
+    } else {
+        ingestor.max_object_bytes()
+    };
+    let body = match request.body {
+        None => return Err(IngestError::EmptyObject),
+        Some(body) if request.is_base64 => decode_base64(&body, limit)?,
+        Some(body) => Bytes::from(body),
+    };
+    if body.is_empty() {
+        return Err(IngestError::EmptyObject);
+    }
+    if is_multipart {
+        return multipart_items(body, content_type.as_deref().unwrap_or_default()).await;
+    }
+    if route == Route::Images && looks_like_json(essence.as_deref(), &body) {
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| IngestError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+        return parse_request(value);
+    }
+    Ok(vec![Ok(Item::from_bytes(body, raw_name, content_type))])
+}
+
+fn is_json_type(essence: &str) -> bool {
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+/// JSON by its content type, or, for clients that send none or a form type, by its first byte.
+fn looks_like_json(essence: Option<&str>, body: &[u8]) -> bool {
+    match essence {
+        Some(e) if is_json_type(e) => true,
+        None | Some("application/x-www-form-urlencoded" | "text/plain") => {
+            body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        }
+        _ => false,
+    }
+}
+
+/// One item per file part; other form fields are ignored.
+async fn multipart_items(body: Bytes, content_type: &str) -> Result<Vec<Result<Item>>> {
+    let bad = |e: multer::Error| IngestError::InvalidRequest(format!("malformed multipart body: {e}"));
+    let boundary = multer::parse_boundary(content_type).map_err(bad)?;
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut items = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        let Some(name) = field.file_name().map(str::to_owned) else {
+            continue;
+        };
+        let declared = field.content_type().map(ToString::to_string);
+        let data = field.bytes().await.map_err(bad)?;
+        items.push(Ok(Item::from_bytes(data, Some(name), declared)));
+        if items.len() > MAX_ITEMS {
+            return Err(IngestError::InvalidRequest(format!("at most {MAX_ITEMS} file parts are accepted")));
+        }
+    }
+    if items.is_empty() {
+        return Err(IngestError::InvalidRequest("the multipart body has no file part".into()));
+    }
+    Ok(items)
+}
+
+fn ingest_response(results: Vec<Result<StoredObject>>) -> HttpResponse {
+    let count = results.len();
+    let mut stored = Vec::new();
+    let mut failed = Vec::new();
+    for (index, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(object) => stored.push(object),
+            Err(err) => failed.push((index, err)),
+        }
+    }
+    let failures: Vec<Value> =
+        failed.iter().map(|(index, err)| json!({"index": index, "error": error_body(err)})).collect();
+    match (stored.is_empty(), failed.first()) {
+        (_, None) => respond(201, json!({ "stored": stored })),
+        (false, Some(_)) => respond(207, json!({ "stored": stored, "failed": failures })),
+        (true, Some((_, first))) => error_response(first, (count > 1).then_some(failures)),
+    }
+}
+
+fn error_response(err: &IngestError, failures: Option<Vec<Value>>) -> HttpResponse {
+    let mut body = json!({ "error": error_body(err) });
+    if let Some(failures) = failures {
+        body["failed"] = Value::Array(failures);
+    }
+    let mut response = respond(err.http_status(), body);
+    if let IngestError::MethodNotAllowed { allowed, .. } = err {
+        response.headers.insert(ALLOW, HeaderValue::from_static(allowed));
+    }
+    response
+}
+
+fn error_body(err: &IngestError) -> Value {
+    json!({ "code": err.code(), "message": err.to_string() })
+}
+
+fn respond(status: u16, body: Value) -> HttpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    HttpResponse { status, headers, body }
+}
+
+/// Removes a leading `/{stage}` (v2 raw paths carry it unless the stage is `$default`).
+fn strip_stage<'a>(path: &'a str, stage: &str) -> &'a str {
+    if stage.is_empty() || stage == "$default" {
+        return path;
+    }
+    match path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
+/// API Gateway sends milliseconds; some emulators (cargo lambda's Function URLs) send
+/// seconds. A millisecond value this small would be before 1973, so it is read as seconds.
+fn epoch_millis(value: i64) -> Option<DateTime<Utc>> {
+    const SECONDS_BELOW: i64 = 100_000_000_000;
+    match value {
+        ..=0 => None,
+        s if s < SECONDS_BELOW => DateTime::from_timestamp(s, 0),
+        ms => DateTime::from_timestamp_millis(ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_ignore_stage_and_base_path() {
+        let post = Method::POST;
+        assert_eq!(route(&post, "/images").unwrap(), Route::Images);
+        assert_eq!(route(&post, "/images/").unwrap(), Route::Images);
+        assert_eq!(route(&post, "/api/v1/images/tabby%20cat.jpg").unwrap(), Route::NamedImage("tabby cat.jpg".into()));
+        assert_eq!(route(&post, strip_stage("/prod/images", "prod")).unwrap(), Route::Images);
+        assert_eq!(route(&post, strip_stage("/images", "$default")).unwrap(), Route::Images);
+        assert_eq!(strip_stage("/production/images", "prod"), "/production/images");
+    }
+
+    #[test]
+    fn unknown_routes_are_404_and_wrong_methods_405() {
+        assert_eq!(route(&Method::POST, "/cats").unwrap_err().code(), "not_found");
+        assert_eq!(route(&Method::POST, "/images/a/b").unwrap_err().code(), "not_found");
+        assert_eq!(route(&Method::DELETE, "/images").unwrap_err().code(), "method_not_allowed");
+        let response = error_response(&route(&Method::PUT, "/images/x.png").unwrap_err(), None);
+        assert_eq!(response.status, 405);
+        assert_eq!(response.headers[ALLOW], "POST");
+    }
+
+    #[test]
+    fn event_time_is_read_in_milliseconds_or_seconds() {
+        let expected = DateTime::parse_from_rfc3339("2026-11-24T20:30:15Z").unwrap().with_timezone(&Utc);
+        assert_eq!(epoch_millis(1_795_552_215_000), Some(expected));
+        assert_eq!(epoch_millis(1_795_552_215), Some(expected));
+        assert_eq!(epoch_millis(0), None);
+    }
+
+    #[test]
+    fn json_is_told_from_raw_bodies() {
+        assert!(looks_like_json(Some("application/json"), b"x"));
+        assert!(looks_like_json(Some("application/vnd.api+json"), b"x"));
+        assert!(looks_like_json(None, b"  {\"url\":1}"));
+        assert!(looks_like_json(Some("application/x-www-form-urlencoded"), b"{}"));
+        assert!(!looks_like_json(Some("image/png"), b"{"));
+        assert!(!looks_like_json(None, b"\x89PNG"));
+    }
+
+    #[test]
+    fn mixed_results_give_207_and_all_failed_gives_the_error_status() {
+        let ok = StoredObject {
+            key: "k".into(),
+            bucket: "b".into(),
+            size: 1,
+            content_type: "image/png".into(),
+            sha256: "00".into(),
+            status: crate::ingest::Status::Created,
+        };
+        assert_eq!(ingest_response(vec![Ok(ok.clone())]).status, 201);
+        let partial = ingest_response(vec![Ok(ok), Err(IngestError::EmptyObject)]);
+        assert_eq!(partial.status, 207);
+        assert_eq!(
+            partial.body["failed"][0],
+            json!({"index": 1, "error": {"code": "empty_object", "message": "the object is empty"}})
+        );
+        let failed = ingest_response(vec![Err(IngestError::TooLarge { size: 2, limit: 1 })]);
+        assert_eq!(failed.status, 413);
+        assert_eq!(failed.body["error"]["code"], "too_large");
+        assert!(failed.body.get("failed").is_none());
+    }
+}

@@ -1,0 +1,287 @@
+//! The ingest core: the one place where an item becomes a stored object.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::content::{ContentTypePolicy, sniff};
+use crate::error::{IngestError, Result};
+use crate::key;
+use crate::request::{Item, Payload};
+use crate::store::{NewObject, ObjectStore, PutOutcome};
+
+/// Standard alphabet; padding optional, since many encoders drop it.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Where a batch came from, for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// API Gateway REST API (payload v1).
+    ApiV1,
+    /// HTTP API or Function URL (payload v2).
+    ApiV2,
+    /// A direct invocation.
+    Direct,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiV1 => "apigw-v1",
+            Self::ApiV2 => "apigw-v2",
+            Self::Direct => "direct",
+        }
+    }
+}
+
+/// The items of one request, with the event's own time.
+#[derive(Debug)]
+pub struct Batch {
+    /// Items as validated; invalid ones are reported in place.
+    pub items: Vec<Result<Item>>,
+    /// The event's time (API Gateway's request time, SQS's SentTimestamp, ...).
+    pub event_time: Option<DateTime<Utc>>,
+    /// Where the batch came from.
+    pub source: Source,
+}
+
+/// Whether the object was written now or was already there with the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Written by this call.
+    Created,
+    /// The same bytes were already stored under this key.
+    Existing,
+}
+
+/// One stored object, as the responses report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredObject {
+    /// Full object key.
+    pub key: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Sniffed content type.
+    pub content_type: String,
+    /// Hex sha256 of the bytes.
+    pub sha256: String,
+    /// Created now or already there.
+    pub status: Status,
+}
+
+/// Limits and naming rules the core applies to every item.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Prepended to every key.
+    pub key_prefix: String,
+    /// Hard cap per object.
+    pub max_object_bytes: u64,
+    /// Which sniffed types are stored.
+    pub allowed: ContentTypePolicy,
+    /// Items processed at once.
+    pub concurrency: usize,
+}
+
+impl From<&Config> for Rules {
+    fn from(c: &Config) -> Self {
+        Self {
+            key_prefix: c.key_prefix.clone(),
+            max_object_bytes: c.max_object_bytes,
+            allowed: c.allowed_content_types.clone(),
+            concurrency: c.batch_concurrency,
+        }
+    }
+}
+
+/// Turns validated items into stored objects.
+#[derive(Clone)]
+pub struct Ingestor {
+    store: Arc<dyn ObjectStore>,
+    rules: Arc<Rules>,
+}
+
+impl Ingestor {
+    /// An ingestor writing to `store` under `rules`.
+    pub fn new(store: Arc<dyn ObjectStore>, rules: Rules) -> Self {
+        Self { store, rules: Arc::new(rules) }
+    }
+
+    /// The largest object accepted, for checks made before a body is decoded.
+    pub fn max_object_bytes(&self) -> u64 {
+        self.rules.max_object_bytes
+    }
+
+    /// Checks the bucket, then stores every valid item, in order, a bounded number at once.
+    /// The outer error is a bucket failure that refuses the whole batch before any item is read.
+    pub async fn ingest(&self, batch: Batch) -> Result<Vec<Result<StoredObject>>> {
+        if let Err(err) = self.store.ensure_bucket().await {
+            warn!(code = err.code(), source = batch.source.as_str(), error = %err, "bucket check failed");
+            return Err(err);
+        }
+        let now = Utc::now();
+        let (event_time, source) = (batch.event_time, batch.source);
+        let results = futures::stream::iter(batch.items.into_iter().enumerate())
+            .map(|(index, item)| async move {
+                let started = Instant::now();
+                let result = match item {
+                    Ok(item) => self.store_item(item, event_time, now).await,
+                    Err(err) => Err(err),
+                };
+                log_outcome(index, source, &result, started);
+                result
+            })
+            .buffered(self.rules.concurrency)
+            .collect()
+            .await;
+        Ok(results)
+    }
+
+    async fn store_item(
+        &self,
+        item: Item,
+        event_time: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<StoredObject> {
+        let bytes = match item.payload {
+            Payload::Base64(text) => decode_base64(&text, self.rules.max_object_bytes)?,
+            Payload::Bytes(bytes) => bytes,
+            Payload::Url(url) => {
+                return Err(IngestError::FetchFailed(format!(
+                    "cannot fetch {url}: URL ingest is not available in this build"
+                )));
+            }
+        };
+        check_size(bytes.len() as u64, self.rules.max_object_bytes)?;
+        if bytes.is_empty() {
+            return Err(IngestError::EmptyObject);
+        }
+        let sniffed = sniff(&bytes);
+        if !self.rules.allowed.allows(sniffed.mime) {
+            let declared = item.declared_type.map(|d| format!(" (declared {d})")).unwrap_or_default();
+            return Err(IngestError::UnsupportedMediaType(format!(
+                "the bytes are {}{declared}, which is not an allowed content type",
+                sniffed.mime
+            )));
+        }
+        let sha256_hex = hex::encode(Sha256::digest(&bytes));
+        let name = key::file_name(item.file_name.as_deref(), &sniffed, &sha256_hex);
+        let at = key::key_time(item.posted_at, event_time, now);
+        let object = NewObject {
+            key: key::object_key(&self.rules.key_prefix, at, &name),
+            body: bytes,
+            content_type: sniffed.mime.to_owned(),
+            sha256_hex,
+            metadata: item.metadata,
+        };
+        let status = match self.put_or_match(&object).await? {
+            Some(status) => status,
+            None => {
+                let moved = NewObject {
+                    key: key::object_key(&self.rules.key_prefix, at, &key::collision_name(&name, &object.sha256_hex)),
+                    ..object.clone()
+                };
+                let status = self.put_or_match(&moved).await?.ok_or_else(|| {
+                    IngestError::Storage(format!("both {} and {} hold different objects", object.key, moved.key))
+                })?;
+                return Ok(self.stored(moved, status));
+            }
+        };
+        Ok(self.stored(object, status))
+    }
+
+    /// Writes the object, or finds the same bytes already there. `None`: the key holds other bytes.
+    async fn put_or_match(&self, object: &NewObject) -> Result<Option<Status>> {
+        match self.store.put_if_absent(object).await? {
+            PutOutcome::Created => Ok(Some(Status::Created)),
+            PutOutcome::KeyTaken => {
+                let same = self.store.stored_sha256(&object.key).await?.as_deref() == Some(object.sha256_hex.as_str());
+                Ok(same.then_some(Status::Existing))
+            }
+        }
+    }
+
+    fn stored(&self, object: NewObject, status: Status) -> StoredObject {
+        StoredObject {
+            size: object.body.len() as u64,
+            key: object.key,
+            bucket: self.store.bucket().to_owned(),
+            content_type: object.content_type,
+            sha256: object.sha256_hex,
+            status,
+        }
+    }
+}
+
+/// Refuses objects over the limit.
+pub fn check_size(size: u64, limit: u64) -> Result<()> {
+    if size > limit { Err(IngestError::TooLarge { size, limit }) } else { Ok(()) }
+}
+
+/// The most bytes `len` base64 characters can decode to.
+pub fn base64_decoded_len(len: usize) -> u64 {
+    (len as u64).div_ceil(4) * 3
+}
+
+/// Decodes standard base64, checking the size before allocating; ASCII whitespace
+/// (as `base64` wraps its output) is skipped, the URL-safe alphabet is refused.
+pub fn decode_base64(text: &str, limit: u64) -> Result<Bytes> {
+    let stripped;
+    let text = if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        stripped = text.split_ascii_whitespace().collect::<String>();
+        stripped.as_str()
+    } else {
+        text
+    };
+    let upper = base64_decoded_len(text.len());
+    let padding = text.bytes().rev().take_while(|&b| b == b'=').count() as u64;
+    check_size(upper.saturating_sub(padding.min(2)), limit)?;
+    let bytes =
+        BASE64.decode(text).map_err(|e| IngestError::InvalidBase64(format!("data is not standard base64: {e}")))?;
+    Ok(Bytes::from(bytes))
+}
+
+fn log_outcome(index: usize, source: Source, result: &Result<StoredObject>, started: Instant) {
+    let duration_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(o) => info!(
+            index, key = %o.key, size = o.size, source = source.as_str(), status = ?o.status, duration_ms,
+            "object stored"
+        ),
+        Err(e) => warn!(index, code = e.code(), source = source.as_str(), error = %e, duration_ms, "object failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_size_is_checked_before_decoding() {
+        let text = "A".repeat(4000);
+        assert_eq!(decode_base64(&text, 2999).unwrap_err().code(), "too_large");
+        assert_eq!(decode_base64(&text, 3000).unwrap().len(), 3000);
+    }
+
+    #[test]
+    fn base64_accepts_wrapped_and_unpadded_standard_text_only() {
+        assert_eq!(&decode_base64("aGVs\nbG8=\n", 100).unwrap()[..], b"hello");
+        assert_eq!(&decode_base64("aGVsbG8", 100).unwrap()[..], b"hello");
+        assert_eq!(decode_base64("_-_-", 100).unwrap_err().code(), "invalid_base64");
+        assert_eq!(decode_base64("not base64!", 100).unwrap_err().code(), "invalid_base64");
+    }
+}

@@ -1,0 +1,162 @@
+//! Pure key building: the date path and the file name. Time is always passed in.
+
+use chrono::{DateTime, Utc};
+
+use crate::content::{Sniffed, extension_fits, is_known_extension};
+
+/// Longest file name kept, in bytes (the name is ASCII, so also in characters).
+pub const MAX_FILE_NAME_BYTES: usize = 200;
+
+/// Picks the key time: the item's own time, else the event's, else now.
+pub fn key_time(
+    posted_at: Option<DateTime<Utc>>,
+    event_time: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    posted_at.or(event_time).unwrap_or(now)
+}
+
+/// `{prefix}{YYYY}/{MM}/{DD}/{HHMMSS}/{file_name}`, in UTC.
+pub fn object_key(prefix: &str, at: DateTime<Utc>, file_name: &str) -> String {
+    format!("{prefix}{}/{file_name}", at.format("%Y/%m/%d/%H%M%S"))
+}
+
+/// The stored file name: the caller's name (from the item, or a URL's last segment)
+/// made safe and given an extension that fits the sniffed type, else `{sha16}.{ext}`.
+pub fn file_name(wanted: Option<&str>, sniffed: &Sniffed, sha256_hex: &str) -> String {
+    let fallback = || format!("{}.{}", &sha256_hex[..16], sniffed.extension);
+    let Some(clean) = wanted.and_then(sanitise) else {
+        return fallback();
+    };
+    let (stem, ext) = match clean.rsplit_once('.') {
+        Some((stem, ext)) if extension_fits(ext, sniffed) => (stem.to_owned(), ext.to_owned()),
+        Some((stem, ext)) if is_known_extension(ext) => (stem.to_owned(), sniffed.extension.to_owned()),
+        _ => (clean.clone(), sniffed.extension.to_owned()),
+    };
+    let stem = tidy_stem(&stem);
+    if stem.is_empty() {
+        return fallback();
+    }
+    join(stem, &ext, "")
+}
+
+/// `{stem}-{sha8}.{ext}`: where different bytes go when the name is taken.
+pub fn collision_name(file_name: &str, sha256_hex: &str) -> String {
+    let (stem, ext) = file_name.rsplit_once('.').unwrap_or((file_name, ""));
+    join(stem, ext, &format!("-{}", &sha256_hex[..8]))
+}
+
+/// Keeps ASCII letters, digits, `.`, `_` and `-` of the last path segment; other runs become `_`.
+fn sanitise(raw: &str) -> Option<String> {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut out = String::with_capacity(last.len().min(MAX_FILE_NAME_BYTES * 2));
+    for c in last.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' };
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+        if out.len() > MAX_FILE_NAME_BYTES * 2 {
+            break;
+        }
+    }
+    let trimmed = out.trim_start_matches('.');
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+fn tidy_stem(stem: &str) -> &str {
+    stem.trim_matches(|c| matches!(c, '.' | '_'))
+}
+
+/// Joins stem, suffix and extension, cutting the stem so the whole fits the byte limit.
+fn join(stem: &str, ext: &str, suffix: &str) -> String {
+    let dot_ext = if ext.is_empty() { String::new() } else { format!(".{ext}") };
+    let room = MAX_FILE_NAME_BYTES.saturating_sub(dot_ext.len() + suffix.len());
+    let stem = &stem[..stem.len().min(room)];
+    format!("{stem}{suffix}{dot_ext}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const PNG: Sniffed = Sniffed { mime: "image/png", extension: "png" };
+    const JPEG: Sniffed = Sniffed { mime: "image/jpeg", extension: "jpg" };
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn key_is_the_zero_padded_utc_date_path() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 4, 3, 5, 9).unwrap();
+        assert_eq!(object_key("images/", t, "tabby.jpg"), "images/2026/01/04/030509/tabby.jpg");
+        assert_eq!(object_key("", at("2026-11-24T21:30:15+01:00"), "a.png"), "2026/11/24/203015/a.png");
+    }
+
+    #[test]
+    fn item_time_beats_event_time_beats_now() {
+        let (a, b, c) = (at("2020-01-01T00:00:00Z"), at("2021-01-01T00:00:00Z"), at("2022-01-01T00:00:00Z"));
+        assert_eq!(key_time(Some(a), Some(b), c), a);
+        assert_eq!(key_time(None, Some(b), c), b);
+        assert_eq!(key_time(None, None, c), c);
+    }
+
+    #[test]
+    fn names_are_kept_cleaned_or_derived() {
+        assert_eq!(file_name(Some("tabby.png"), &PNG, SHA), "tabby.png");
+        assert_eq!(file_name(Some("Tabby Cat (1).PNG"), &PNG, SHA), "Tabby_Cat_1.PNG");
+        assert_eq!(file_name(Some("../../etc/passwd"), &PNG, SHA), "passwd.png");
+        assert_eq!(file_name(Some("..\\..\\win.ini"), &PNG, SHA), "win.png");
+        assert_eq!(file_name(Some(".hidden"), &PNG, SHA), "hidden.png");
+        assert_eq!(file_name(Some("photo.jpeg"), &JPEG, SHA), "photo.jpeg");
+        assert_eq!(file_name(Some("photo.png"), &JPEG, SHA), "photo.jpg");
+        assert_eq!(file_name(Some("report.2026"), &PNG, SHA), "report.2026.png");
+        assert_eq!(file_name(Some("café.png"), &PNG, SHA), "caf.png");
+        assert_eq!(file_name(None, &PNG, SHA), "0123456789abcdef.png");
+        for empty in ["", "/", "...", "日本", "a/b/", "__.png"] {
+            assert_eq!(file_name(Some(empty), &PNG, SHA), "0123456789abcdef.png", "{empty:?}");
+        }
+    }
+
+    #[test]
+    fn long_names_are_cut_but_keep_their_extension() {
+        let long = format!("{}.png", "x".repeat(500));
+        let name = file_name(Some(&long), &PNG, SHA);
+        assert_eq!(name.len(), MAX_FILE_NAME_BYTES);
+        assert!(name.ends_with("x.png"));
+        let moved = collision_name(&name, SHA);
+        assert_eq!(moved.len(), MAX_FILE_NAME_BYTES);
+        assert!(moved.ends_with("x-01234567.png"));
+    }
+
+    #[test]
+    fn collisions_get_the_short_hash_before_the_extension() {
+        assert_eq!(collision_name("tabby.jpg", SHA), "tabby-01234567.jpg");
+        assert_eq!(collision_name("tabby", SHA), "tabby-01234567");
+    }
+
+    proptest! {
+        #[test]
+        fn any_name_becomes_a_safe_file_name(raw in any::<String>(), sniff_png in any::<bool>()) {
+            let sniffed = if sniff_png { PNG } else { JPEG };
+            for name in [file_name(Some(&raw), &sniffed, SHA), collision_name(&file_name(Some(&raw), &sniffed, SHA), SHA)] {
+                prop_assert!(!name.is_empty());
+                prop_assert!(!name.contains('/'));
+                prop_assert!(!name.starts_with('.'));
+                prop_assert!(name.len() <= MAX_FILE_NAME_BYTES);
+                prop_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)), "{name:?}");
+                let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+                prop_assert!(extension_fits(ext, &sniffed), "{name:?}");
+            }
+        }
+
+        #[test]
+        fn path_like_names_keep_only_the_last_segment(dirs in proptest::collection::vec("[a-z.]{0,5}", 0..4), base in "[a-z]{1,8}") {
+            let raw = format!("{}/{base}.png", dirs.join("/"));
+            prop_assert_eq!(file_name(Some(&raw), &PNG, SHA), format!("{base}.png"));
+        }
+    }
+}

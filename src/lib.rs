@@ -1,0 +1,19 @@
+//! image-ingest: an AWS Lambda function that stores images under date-path S3 keys.
+//!
+//! Events enter in [`handlers`], keys are made in [`key`], bytes leave through [`store`];
+//! [`ingest`] is the one place in between that decides.
+
+pub mod app;
+pub mod config;
+pub mod content;
+pub mod error;
+pub mod event;
+pub mod handlers;
+pub mod ingest;
+pub mod key;
+pub mod request;
+pub mod store;
+
+pub use app::App;
+pub use config::Config;
+pub use error::IngestError;

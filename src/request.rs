@@ -1,0 +1,223 @@
+//! The ingest request: its JSON shape, and validation into domain items.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use crate::error::{IngestError, Result};
+
+/// Most items one request may carry; more is refused whole, so one call stays bounded.
+pub const MAX_ITEMS: usize = 100;
+/// Most bytes of user metadata (keys plus values) per item, as S3 allows.
+pub const MAX_METADATA_BYTES: usize = 2048;
+/// Metadata keys the function writes itself.
+const RESERVED_METADATA: &[&str] = &["sha256"];
+
+/// Where an item's bytes come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// Standard base64 text, decoded only after the size check.
+    Base64(String),
+    /// Bytes already in hand (a raw or multipart body).
+    Bytes(Bytes),
+    /// An http or https URL to fetch.
+    Url(Url),
+}
+
+/// One object to store, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// The bytes, or where to get them.
+    pub payload: Payload,
+    /// The caller's file name, sanitised later.
+    pub file_name: Option<String>,
+    /// What the caller said the type is; informational only, sniffing decides.
+    pub declared_type: Option<String>,
+    /// The item's own time, which wins for the key.
+    pub posted_at: Option<DateTime<Utc>>,
+    /// S3 user metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Item {
+    /// An item from bytes in hand, as a raw or multipart upload gives them.
+    pub fn from_bytes(bytes: Bytes, file_name: Option<String>, declared_type: Option<String>) -> Self {
+        Self { payload: Payload::Bytes(bytes), file_name, declared_type, posted_at: None, metadata: BTreeMap::new() }
+    }
+}
+
+/// The wire form of one item.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemInput {
+    url: Option<String>,
+    data: Option<String>,
+    file_name: Option<String>,
+    content_type: Option<String>,
+    posted_at: Option<String>,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+/// Reads an ingest request (`{"items":[...]}` or a bare item).
+///
+/// The outer error refuses the whole request; each item is validated on its own,
+/// so one bad item never takes down the others.
+pub fn parse_request(value: Value) -> Result<Vec<Result<Item>>> {
+    let Value::Object(mut object) = value else {
+        return Err(IngestError::InvalidRequest("the request must be a JSON object".into()));
+    };
+    if let Some(items) = object.remove("items") {
+        if let Some(other) = object.keys().next() {
+            return Err(IngestError::InvalidRequest(format!("unexpected field {other:?} next to \"items\"")));
+        }
+        let Value::Array(items) = items else {
+            return Err(IngestError::InvalidRequest("\"items\" must be an array".into()));
+        };
+        if items.is_empty() {
+            return Err(IngestError::InvalidRequest("\"items\" is empty".into()));
+        }
+        if items.len() > MAX_ITEMS {
+            return Err(IngestError::InvalidRequest(format!(
+                "{} items in one request; at most {MAX_ITEMS} are accepted",
+                items.len()
+            )));
+        }
+        return Ok(items.into_iter().map(parse_item).collect());
+    }
+    if object.contains_key("url") || object.contains_key("data") {
+        return Ok(vec![parse_item(Value::Object(object))]);
+    }
+    Err(IngestError::InvalidRequest("expected {\"items\":[...]} or a single item with \"url\" or \"data\"".into()))
+}
+
+fn parse_item(value: Value) -> Result<Item> {
+    let input: ItemInput =
+        serde_json::from_value(value).map_err(|e| IngestError::InvalidRequest(format!("invalid item: {e}")))?;
+    let payload = match (input.url, input.data) {
+        (Some(url), None) => Payload::Url(parse_url(&url)?),
+        (None, Some(data)) if data.is_empty() => return Err(IngestError::EmptyObject),
+        (None, Some(data)) => Payload::Base64(data),
+        (Some(_), Some(_)) => {
+            return Err(IngestError::InvalidRequest("an item has either \"url\" or \"data\", not both".into()));
+        }
+        (None, None) => return Err(IngestError::InvalidRequest("an item needs \"url\" or \"data\"".into())),
+    };
+    let posted_at = input
+        .posted_at
+        .map(|t| {
+            DateTime::parse_from_rfc3339(&t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| IngestError::InvalidRequest(format!("posted_at {t:?} is not an RFC 3339 time: {e}")))
+        })
+        .transpose()?;
+    let metadata = input.metadata.unwrap_or_default();
+    check_metadata(&metadata)?;
+    Ok(Item { payload, file_name: input.file_name, declared_type: input.content_type, posted_at, metadata })
+}
+
+/// Parses a URL and refuses schemes other than http and https, and userinfo.
+pub fn parse_url(raw: &str) -> Result<Url> {
+    let url = Url::parse(raw).map_err(|e| IngestError::InvalidRequest(format!("url {raw:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(IngestError::UrlNotAllowed(format!("scheme {:?} is not allowed; use http or https", url.scheme())));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(IngestError::UrlNotAllowed("URLs with user info are not allowed".into()));
+    }
+    Ok(url)
+}
+
+fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<()> {
+    let mut total = 0;
+    for (key, value) in metadata {
+        let key_ok = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !key_ok {
+            return Err(IngestError::InvalidRequest(format!(
+                "metadata key {key:?} must be ASCII letters, digits, '-' or '_'"
+            )));
+        }
+        if RESERVED_METADATA.contains(&key.to_ascii_lowercase().as_str()) {
+            return Err(IngestError::InvalidRequest(format!("metadata key {key:?} is reserved")));
+        }
+        if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(IngestError::InvalidRequest(format!("metadata value for {key:?} must be printable ASCII")));
+        }
+        total += key.len() + value.len();
+    }
+    if total > MAX_METADATA_BYTES {
+        return Err(IngestError::InvalidRequest(format!(
+            "metadata is {total} bytes; at most {MAX_METADATA_BYTES} are allowed"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(value: Value) -> Result<Item> {
+        let mut items = parse_request(value)?;
+        assert_eq!(items.len(), 1);
+        items.remove(0)
+    }
+
+    #[test]
+    fn bare_item_is_a_one_item_request() {
+        let item = one(json!({"data": "aGk=", "file_name": "a.png", "posted_at": "2026-11-24T20:30:15Z",
+                              "metadata": {"source": "crawler-7"}}))
+        .unwrap();
+        assert_eq!(item.payload, Payload::Base64("aGk=".into()));
+        assert_eq!(item.file_name.as_deref(), Some("a.png"));
+        assert_eq!(item.posted_at.unwrap().to_rfc3339(), "2026-11-24T20:30:15+00:00");
+        assert_eq!(item.metadata["source"], "crawler-7");
+    }
+
+    #[test]
+    fn items_are_validated_one_by_one() {
+        let items = parse_request(json!({"items": [
+            {"data": "aGk="}, {"data": 5}, {"url": "ftp://x/y.png"}, {"data": "aGk=", "url": "http://x/"},
+            {"data": ""}, {"url": "https://example.com/cats/tabby.jpg"}, {"data": "aGk=", "colour": "red"}
+        ]}))
+        .unwrap();
+        let codes: Vec<&str> = items.iter().map(|r| r.as_ref().map_or_else(|e| e.code(), |_| "ok")).collect();
+        assert_eq!(
+            codes,
+            ["ok", "invalid_request", "url_not_allowed", "invalid_request", "empty_object", "ok", "invalid_request"]
+        );
+    }
+
+    #[test]
+    fn whole_request_errors() {
+        for bad in [json!([1]), json!({}), json!({"items": {}}), json!({"items": []}), json!({"items": [], "x": 1})] {
+            assert_eq!(parse_request(bad.clone()).unwrap_err().code(), "invalid_request", "{bad}");
+        }
+        let many = json!({"items": vec![json!({"data": "aGk="}); MAX_ITEMS + 1]});
+        let err = parse_request(many).unwrap_err();
+        assert!(err.to_string().contains("at most 100"), "{err}");
+    }
+
+    #[test]
+    fn posted_at_and_metadata_are_checked() {
+        assert_eq!(one(json!({"data": "aGk=", "posted_at": "yesterday"})).unwrap_err().code(), "invalid_request");
+        let big = json!({"data": "aGk=", "metadata": {"k": "v".repeat(MAX_METADATA_BYTES)}});
+        assert!(one(big).unwrap_err().to_string().contains("at most 2048"));
+        assert!(one(json!({"data": "aGk=", "metadata": {"sha256": "x"}})).is_err());
+        assert!(one(json!({"data": "aGk=", "metadata": {"bad key": "x"}})).is_err());
+        assert!(one(json!({"data": "aGk=", "metadata": {"k": "naïve"}})).is_err());
+    }
+
+    #[test]
+    fn urls_need_http_and_no_userinfo() {
+        assert!(parse_url("https://example.com/a.png").is_ok());
+        for refused in ["file:///etc/passwd", "ftp://example.com/a.png", "http://user:pw@example.com/a.png"] {
+            assert_eq!(parse_url(refused).unwrap_err().code(), "url_not_allowed", "{refused}");
+        }
+        assert_eq!(parse_url("not a url").unwrap_err().code(), "invalid_request");
+    }
+}

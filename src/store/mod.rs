@@ -1,0 +1,55 @@
+//! Where bytes leave: the object store boundary and its S3 adapter.
+
+mod bucket_check;
+mod s3;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use bucket_check::{BucketCheck, RECHECK_AFTER};
+pub use s3::S3Store;
+
+use crate::error::Result;
+
+/// An object to create only if its key is free.
+#[derive(Debug, Clone)]
+pub struct NewObject {
+    /// Full object key.
+    pub key: String,
+    /// The whole body.
+    pub body: Bytes,
+    /// The sniffed content type.
+    pub content_type: String,
+    /// Lowercase hex sha256 of `body`, sent as a checksum and kept as metadata.
+    pub sha256_hex: String,
+    /// User metadata from the request.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What a conditional create found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The object was written.
+    Created,
+    /// Something already lives at that key; nothing was written.
+    KeyTaken,
+}
+
+/// The storage capability the ingest core needs.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// The bucket objects go to, for responses and logs.
+    fn bucket(&self) -> &str;
+
+    /// Fails with `bucket_not_found` / `bucket_access_denied` unless the bucket is usable.
+    /// Cached per execution environment.
+    async fn ensure_bucket(&self) -> Result<()>;
+
+    /// Writes `object` unless its key exists (`If-None-Match: *`), with a verified checksum.
+    async fn put_if_absent(&self, object: &NewObject) -> Result<PutOutcome>;
+
+    /// The `sha256` metadata of the object at `key`; `None` if there is no object or it has none.
+    async fn stored_sha256(&self, key: &str) -> Result<Option<String>>;
+}

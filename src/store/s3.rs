@@ -1,0 +1,175 @@
+//! The S3 adapter: HeadBucket with its cache, conditional puts with checksums.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::put_object::PutObjectError;
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine;
+
+use super::{BucketCheck, NewObject, ObjectStore, PutOutcome, RECHECK_AFTER};
+use crate::config::Config;
+use crate::error::{IngestError, Result};
+
+/// SDK attempts per call (standard mode), and the bounds that keep a dead S3 within the Lambda timeout.
+const MAX_ATTEMPTS: u32 = 3;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+/// Tries of a conditional put that S3 answered with 409 ConditionalRequestConflict.
+const CONFLICT_TRIES: u32 = 3;
+
+/// [`ObjectStore`] on one S3 bucket.
+#[derive(Debug)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    expected_owner: Option<String>,
+    check: BucketCheck,
+}
+
+impl S3Store {
+    /// Builds the S3 client from the shared SDK config with this function's retry and timeout bounds.
+    pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(config.force_path_style)
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(MAX_ATTEMPTS)
+                    .with_initial_backoff(Duration::from_millis(100))
+                    .with_max_backoff(Duration::from_secs(2)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        Self {
+            client: Client::from_conf(s3_config),
+            bucket: config.bucket.clone(),
+            expected_owner: config.expected_bucket_owner.clone(),
+            check: BucketCheck::new(RECHECK_AFTER),
+        }
+    }
+
+    /// The underlying client, for read paths that need it.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn head_bucket(&self) -> Result<()> {
+        let result = self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => Err(match status(&err) {
+                Some(404) => IngestError::BucketNotFound(self.bucket.clone()),
+                Some(403) => IngestError::BucketAccessDenied(self.bucket.clone()),
+                _ => storage_error("HeadBucket", &self.bucket, &err),
+            }),
+        }
+    }
+
+    async fn put_once(
+        &self,
+        object: &NewObject,
+    ) -> std::result::Result<PutOutcome, SdkError<PutObjectError, HttpResponse>> {
+        let checksum =
+            base64::engine::general_purpose::STANDARD.encode(hex::decode(&object.sha256_hex).unwrap_or_default());
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&object.key)
+            .body(ByteStream::from(object.body.clone()))
+            .content_type(&object.content_type)
+            .checksum_sha256(checksum)
+            .if_none_match("*")
+            .metadata("sha256", &object.sha256_hex)
+            .set_expected_bucket_owner(self.expected_owner.clone());
+        for (k, v) in &object.metadata {
+            request = request.metadata(k, v);
+        }
+        match request.send().await {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(err) if status(&err) == Some(412) || err.code() == Some("PreconditionFailed") => {
+                Ok(PutOutcome::KeyTaken)
+            }
+            Err(err) => Err(err),
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn ensure_bucket(&self) -> Result<()> {
+        self.check.ensure(|| self.head_bucket()).await
+    }
+
+    async fn put_if_absent(&self, object: &NewObject) -> Result<PutOutcome> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let err = match self.put_once(object).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(err) => err,
+            };
+            let conflict = status(&err) == Some(409) || err.code() == Some("ConditionalRequestConflict");
+            if conflict && tries < CONFLICT_TRIES {
+                continue;
+            }
+            return Err(match (status(&err), err.code()) {
+                (_, Some("NoSuchBucket")) => {
+                    self.check.invalidate();
+                    IngestError::BucketNotFound(self.bucket.clone())
+                }
+                (Some(403), _) | (_, Some("AccessDenied")) => IngestError::BucketAccessDenied(self.bucket.clone()),
+                _ => storage_error("PutObject", &object.key, &err),
+            });
+        }
+    }
+
+    async fn stored_sha256(&self, key: &str) -> Result<Option<String>> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await;
+        match result {
+            Ok(head) => Ok(head.metadata().and_then(|m| m.get("sha256")).cloned()),
+            Err(err) if status(&err) == Some(404) => Ok(None),
+            Err(err) => Err(storage_error("HeadObject", key, &err)),
+        }
+    }
+}
+
+fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+fn storage_error<E>(operation: &str, target: &str, err: &SdkError<E, HttpResponse>) -> IngestError
+where
+    E: std::error::Error + 'static,
+{
+    IngestError::Storage(format!("{operation} {target} failed: {}", DisplayErrorContext(err)))
+}

@@ -1,0 +1,141 @@
+//! Test support: an s3s-fs server on 127.0.0.1, SDK config pointing at it, fixtures.
+#![allow(dead_code)]
+
+pub mod runtime_api;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use image_ingest::{App, Config};
+use lambda_runtime::{Context, LambdaEvent};
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+pub const ACCESS_KEY: &str = "image-ingest-test";
+pub const SECRET_KEY: &str = "image-ingest-test-secret";
+pub const REGION: &str = "eu-west-1";
+pub const BUCKET: &str = "pics";
+
+/// An s3s-fs server over real HTTP on a loopback port, serving a temporary folder.
+pub struct S3Server {
+    pub endpoint: String,
+    pub root: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl S3Server {
+    /// Starts the server with `bucket` created.
+    pub async fn start() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                tokio::spawn(conn);
+            }
+        });
+        Self { endpoint, root, task }
+    }
+
+    /// Files stored in the bucket, as keys, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let dir = self.root.path().join(BUCKET);
+        let mut keys = Vec::new();
+        walk(&dir, &dir, &mut keys);
+        keys.sort();
+        keys
+    }
+
+    /// SDK config for this server with the right (or wrong) secret.
+    pub fn sdk(&self, secret: &str) -> SdkConfig {
+        sdk_config(&self.endpoint, secret)
+    }
+
+    /// A plain S3 client for reading back what the function stored.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk(SECRET_KEY)).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// The function wired to this server, with extra settings on top of the defaults.
+    pub fn app(&self, vars: &[(&str, &str)]) -> App {
+        App::new(&config(vars), &self.sdk(SECRET_KEY))
+    }
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(base, &path, out);
+        } else {
+            out.push(path.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+        }
+    }
+}
+
+pub fn sdk_config(endpoint: &str, secret: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(ACCESS_KEY, secret, None, None, "tests")))
+        .build()
+}
+
+/// Config with BUCKET_NAME=pics, path style, and `vars` on top.
+pub fn config(vars: &[(&str, &str)]) -> Config {
+    let mut map: HashMap<&str, &str> = HashMap::from([("BUCKET_NAME", BUCKET), ("S3_FORCE_PATH_STYLE", "true")]);
+    map.extend(vars.iter().copied());
+    Config::from_lookup(|k| map.get(k).map(|v| v.to_string())).unwrap()
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("events").join(name)
+}
+
+pub fn fixture(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture_path(name)).unwrap()).unwrap()
+}
+
+/// Invokes the function as the runtime would.
+pub async fn invoke(app: &App, payload: Value) -> Result<Value, lambda_runtime::Diagnostic> {
+    app.handle(LambdaEvent::new(payload, Context::default())).await
+}
+
+/// Invokes with an API Gateway event and returns (status, parsed body).
+pub async fn invoke_api(app: &App, payload: Value) -> (u16, Value) {
+    let response = invoke(app, payload).await.expect("API events always get a response");
+    let status = response["statusCode"].as_u64().unwrap() as u16;
+    let body = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    (status, body)
+}
+
+/// A small real PNG.
+pub fn png(seed: u8) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0".to_vec();
+    bytes.extend_from_slice(&[seed; 16]);
+    bytes
+}
