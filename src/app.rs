@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
+use url::Url;
 
 use crate::config::Config;
 use crate::handlers;
@@ -13,18 +14,19 @@ use crate::store::S3Store;
 /// Everything an invocation needs, shared by all invocations of an execution environment.
 #[derive(Clone)]
 pub struct App {
-    ingestor: Ingestor,
+    pub(crate) ingestor: Ingestor,
+    pub(crate) schedule: Arc<[Url]>,
 }
 
 impl App {
     /// Builds the S3 client and the ingest core from the shared SDK config.
     pub fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         let store = Arc::new(S3Store::new(sdk, config));
-        Self { ingestor: Ingestor::new(store, Rules::from(config)) }
+        Self { ingestor: Ingestor::new(store, Rules::from(config)), schedule: config.schedule_urls.clone().into() }
     }
 
     /// Handles one invocation, whatever its source.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-        handlers::dispatch(&self.ingestor, event.payload).await
+        handlers::dispatch(self, event).await
     }
 }

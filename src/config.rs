@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use url::Url;
+
 use crate::content::ContentTypePolicy;
+use crate::request::parse_url;
 
 /// Why the configuration could not be read. Start-up stops with this message.
 #[derive(Error, PartialEq, Eq)]
@@ -44,7 +47,7 @@ pub struct Config {
     /// `EXPECTED_BUCKET_OWNER`: sent on every S3 call when set.
     pub expected_bucket_owner: Option<String>,
     /// `SCHEDULE_URLS`: fetched on a scheduled event that carries no request.
-    pub schedule_urls: Vec<String>,
+    pub schedule_urls: Vec<Url>,
     /// `S3_FORCE_PATH_STYLE`: path-style addressing for local S3 servers.
     pub force_path_style: bool,
     /// `BATCH_CONCURRENCY`: records or items processed at once.
@@ -87,9 +90,10 @@ impl Config {
                 .map(|v| {
                     v.split(|c: char| c == ',' || c.is_whitespace())
                         .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
+                        .map(|u| parse_url(u).map_err(|e| invalid("SCHEDULE_URLS", u, &e.to_string())))
+                        .collect::<Result<Vec<_>, _>>()
                 })
+                .transpose()?
                 .unwrap_or_default(),
             force_path_style: flag(&get, "S3_FORCE_PATH_STYLE")?,
             batch_concurrency,
@@ -174,7 +178,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.key_prefix, "images/");
-        assert_eq!(c.schedule_urls, ["http://a/1.jpg", "http://b/2.jpg", "http://c/3.jpg"]);
+        let urls: Vec<&str> = c.schedule_urls.iter().map(Url::as_str).collect();
+        assert_eq!(urls, ["http://a/1.jpg", "http://b/2.jpg", "http://c/3.jpg"]);
+        let err = config(&[("BUCKET_NAME", "pics"), ("SCHEDULE_URLS", "ftp://cam/1.jpg")]).unwrap_err();
+        assert!(err.to_string().contains("SCHEDULE_URLS"), "{err}");
         assert!(c.force_path_style);
         assert_eq!(c.max_object_bytes, 1024);
 

@@ -54,6 +54,10 @@ pub enum IngestError {
     /// S3 still failing after the SDK's retries.
     #[error("{0}")]
     Storage(String),
+    /// Not processed: the invocation's deadline was near, or an earlier record of the
+    /// same FIFO message group failed. Retrying later is expected to work.
+    #[error("{0}")]
+    NotAttempted(String),
 }
 
 /// Shorthand used across the crate.
@@ -76,6 +80,7 @@ impl IngestError {
             Self::BucketNotFound(_) => "bucket_not_found",
             Self::BucketAccessDenied(_) => "bucket_access_denied",
             Self::Storage(_) => "storage_error",
+            Self::NotAttempted(_) => "not_attempted",
         }
     }
 
@@ -89,13 +94,20 @@ impl IngestError {
             Self::UnsupportedMediaType(_) => 415,
             Self::UrlNotAllowed(_) => 422,
             Self::FetchFailed(_) => 502,
-            Self::BucketNotFound(_) | Self::BucketAccessDenied(_) | Self::Storage(_) => 503,
+            Self::BucketNotFound(_) | Self::BucketAccessDenied(_) | Self::Storage(_) | Self::NotAttempted(_) => 503,
         }
     }
 
     /// Whether trying the same input again later can succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::FetchFailed(_) | Self::BucketNotFound(_) | Self::BucketAccessDenied(_) | Self::Storage(_))
+        matches!(
+            self,
+            Self::FetchFailed(_)
+                | Self::BucketNotFound(_)
+                | Self::BucketAccessDenied(_)
+                | Self::Storage(_)
+                | Self::NotAttempted(_)
+        )
     }
 
     /// True for the errors that concern the bucket as a whole rather than one item.
@@ -124,6 +136,7 @@ mod tests {
             (IngestError::BucketNotFound("b".into()), "bucket_not_found", 503, true),
             (IngestError::BucketAccessDenied("b".into()), "bucket_access_denied", 503, true),
             (IngestError::Storage("x".into()), "storage_error", 503, true),
+            (IngestError::NotAttempted("x".into()), "not_attempted", 503, true),
         ];
         for (err, code, status, retryable) in cases {
             assert_eq!(err.code(), code, "{err:?}");

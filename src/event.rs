@@ -1,6 +1,8 @@
 //! Recognising the incoming event by its discriminating fields, never by loose matching.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::SqsEvent;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -13,6 +15,10 @@ pub enum Event {
     ApiV1(Box<ApiGatewayProxyRequest>),
     /// HTTP API payload format 2.0, or a Lambda Function URL.
     ApiV2(Box<ApiGatewayV2httpRequest>),
+    /// A batch of SQS records.
+    Sqs(Box<SqsEvent>),
+    /// An EventBridge event: a custom event or a scheduled rule.
+    EventBridge(Box<EventBridgeEvent<Value>>),
     /// A direct invocation carrying an ingest request.
     Direct(Value),
 }
@@ -27,6 +33,12 @@ pub fn recognise(payload: Value) -> Result<Event> {
     }
     if is_api_v1(object) {
         return typed(payload, "API Gateway v1").map(|e| Event::ApiV1(Box::new(e)));
+    }
+    if is_sqs(object) {
+        return typed(payload, "SQS").map(|e| Event::Sqs(Box::new(e)));
+    }
+    if is_eventbridge(object) {
+        return typed(payload, "EventBridge").map(|e| Event::EventBridge(Box::new(e)));
     }
     if ["Records", "detail-type", "requestContext", "httpMethod", "routeKey"].iter().any(|k| object.contains_key(*k)) {
         return Err(unrecognised("this event source is not handled"));
@@ -48,14 +60,28 @@ fn is_api_v1(object: &Map<String, Value>) -> bool {
         && (object.contains_key("path") || object.contains_key("resource"))
 }
 
+/// Every record says `eventSource: aws:sqs`.
+fn is_sqs(object: &Map<String, Value>) -> bool {
+    object.get("Records").and_then(Value::as_array).is_some_and(|records| {
+        !records.is_empty() && records.iter().all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+    })
+}
+
+/// `detail-type` and `source` strings, and a `detail`.
+fn is_eventbridge(object: &Map<String, Value>) -> bool {
+    object.get("detail-type").is_some_and(Value::is_string)
+        && object.get("source").is_some_and(Value::is_string)
+        && object.contains_key("detail")
+}
+
 fn typed<T: DeserializeOwned>(payload: Value, what: &str) -> Result<T> {
     serde_json::from_value(payload).map_err(|e| IngestError::InvalidRequest(format!("malformed {what} event: {e}")))
 }
 
 fn unrecognised(why: &str) -> IngestError {
     IngestError::InvalidRequest(format!(
-        "unrecognised event ({why}): expected an API Gateway request or an ingest request \
-         with \"items\", \"url\" or \"data\""
+        "unrecognised event ({why}): expected an API Gateway request, an SQS batch, an \
+         EventBridge event, or an ingest request with \"items\", \"url\" or \"data\""
     ))
 }
 
@@ -68,6 +94,8 @@ mod tests {
         match recognise(v) {
             Ok(Event::ApiV1(_)) => "v1",
             Ok(Event::ApiV2(_)) => "v2",
+            Ok(Event::Sqs(_)) => "sqs",
+            Ok(Event::EventBridge(_)) => "eventbridge",
             Ok(Event::Direct(_)) => "direct",
             Err(_) => "error",
         }
@@ -88,6 +116,8 @@ mod tests {
                 "apigw" if name.starts_with("apigw-v1") => "v1",
                 "apigw" => "v2",
                 "direct" => "direct",
+                "sqs" => "sqs",
+                "eventbridge" => "eventbridge",
                 _ => continue,
             };
             let expected = if name.contains("unrecognised") { "error" } else { expected };
@@ -103,8 +133,13 @@ mod tests {
         assert_eq!(kind(json!({"url": "https://x/y.png"})), "direct");
         // A v2 marker without requestContext.http is not an API request.
         assert_eq!(kind(json!({"version": "2.0", "requestContext": {}, "url": "x"})), "error");
-        assert_eq!(kind(json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]})), "error");
-        assert_eq!(kind(json!({"detail-type": "x", "source": "y", "detail": {"url": "z"}})), "error");
+        assert_eq!(kind(json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]})), "sqs");
+        // One foreign record (an S3 notification, say) makes the batch unrecognised.
+        let mixed = json!({"Records": [{"eventSource": "aws:sqs"}, {"eventSource": "aws:s3"}]});
+        assert_eq!(kind(mixed), "error");
+        assert_eq!(kind(json!({"Records": []})), "error");
+        assert_eq!(kind(json!({"detail-type": "x", "source": "y", "detail": {"url": "z"}})), "eventbridge");
+        assert_eq!(kind(json!({"detail-type": "x", "detail": {"url": "z"}})), "error");
         assert_eq!(kind(json!({"hello": "world"})), "error");
         assert_eq!(kind(json!("just a string")), "error");
         assert_eq!(kind(json!([1, 2])), "error");

@@ -34,6 +34,12 @@ pub enum Source {
     ApiV2,
     /// A direct invocation.
     Direct,
+    /// An SQS record.
+    Sqs,
+    /// An EventBridge custom event.
+    EventBridge,
+    /// An EventBridge scheduled event.
+    Schedule,
 }
 
 impl Source {
@@ -42,6 +48,9 @@ impl Source {
             Self::ApiV1 => "apigw-v1",
             Self::ApiV2 => "apigw-v2",
             Self::Direct => "direct",
+            Self::Sqs => "sqs",
+            Self::EventBridge => "eventbridge",
+            Self::Schedule => "schedule",
         }
     }
 }
@@ -126,13 +135,34 @@ impl Ingestor {
         self.rules.max_object_bytes
     }
 
-    /// Checks the bucket, then stores every valid item, in order, a bounded number at once.
+    /// Items stored at once within one invocation.
+    pub fn concurrency(&self) -> usize {
+        self.rules.concurrency
+    }
+
+    /// The cached bucket check: `bucket_not_found` / `bucket_access_denied` refuse everything.
+    pub async fn check_bucket(&self) -> Result<()> {
+        let result = self.store.ensure_bucket().await;
+        if let Err(err) = &result {
+            warn!(code = err.code(), bucket = self.store.bucket(), error = %err, "bucket check failed");
+        }
+        result
+    }
+
+    /// Checks the bucket, then stores every valid item, results in order, a bounded number at once.
     /// The outer error is a bucket failure that refuses the whole batch before any item is read.
     pub async fn ingest(&self, batch: Batch) -> Result<Vec<Result<StoredObject>>> {
-        if let Err(err) = self.store.ensure_bucket().await {
-            warn!(code = err.code(), source = batch.source.as_str(), error = %err, "bucket check failed");
-            return Err(err);
-        }
+        self.ingest_with_width(batch, self.rules.concurrency).await
+    }
+
+    /// Like [`Ingestor::ingest`], one item at a time: for a queue record, whose siblings
+    /// already use the concurrency budget.
+    pub async fn ingest_in_order(&self, batch: Batch) -> Result<Vec<Result<StoredObject>>> {
+        self.ingest_with_width(batch, 1).await
+    }
+
+    async fn ingest_with_width(&self, batch: Batch, width: usize) -> Result<Vec<Result<StoredObject>>> {
+        self.check_bucket().await?;
         let now = Utc::now();
         let (event_time, source) = (batch.event_time, batch.source);
         let results = futures::stream::iter(batch.items.into_iter().enumerate())
@@ -145,7 +175,7 @@ impl Ingestor {
                 log_outcome(index, source, &result, started);
                 result
             })
-            .buffered(self.rules.concurrency)
+            .buffered(width)
             .collect()
             .await;
         Ok(results)

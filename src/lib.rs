@@ -11,6 +11,7 @@ pub mod event;
 pub mod handlers;
 pub mod ingest;
 pub mod key;
+pub mod records;
 pub mod request;
 pub mod store;
 

@@ -48,6 +48,17 @@ impl Item {
     pub fn from_bytes(bytes: Bytes, file_name: Option<String>, declared_type: Option<String>) -> Self {
         Self { payload: Payload::Bytes(bytes), file_name, declared_type, posted_at: None, metadata: BTreeMap::new() }
     }
+
+    /// An item to fetch, named after the URL unless the response names it.
+    pub fn from_url(url: Url) -> Self {
+        Self {
+            payload: Payload::Url(url),
+            file_name: None,
+            declared_type: None,
+            posted_at: None,
+            metadata: BTreeMap::new(),
+        }
+    }
 }
 
 /// The wire form of one item.

@@ -1,39 +1,63 @@
-//! Where events enter: each handler translates its event into a batch and the result back.
+//! Where events enter: each handler translates its event into the domain's input and the
+//! result back into its source's response.
 
 pub mod apigw;
 pub mod direct;
+pub mod eventbridge;
+pub mod sqs;
 
-use lambda_runtime::Diagnostic;
-use serde_json::Value;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::{Value, json};
 
-use crate::error::IngestError;
+use crate::app::App;
+use crate::error::{IngestError, Result};
 use crate::event::{Event, recognise};
-use crate::ingest::Ingestor;
+use crate::ingest::{Batch, Ingestor};
 
 /// Recognises the event and hands it to its handler.
-pub async fn dispatch(ingestor: &Ingestor, payload: Value) -> Result<Value, Diagnostic> {
+pub async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    let (payload, context) = event.into_parts();
     let event = recognise(payload).map_err(|e| invocation_error(&[(0, e)]))?;
+    let ingestor = &app.ingestor;
     let response = match event {
         Event::ApiV1(request) => serde_json::to_value(apigw::handle_v1(ingestor, *request).await),
         Event::ApiV2(request) => serde_json::to_value(apigw::handle_v2(ingestor, *request).await),
-        Event::Direct(request) => {
-            return direct::handle(ingestor, request).await.map_err(|failed| invocation_error(&failed));
+        Event::Sqs(batch) => {
+            let response = sqs::handle(ingestor, *batch, context.deadline).await;
+            serde_json::to_value(response.map_err(|e| invocation_error(&[(0, e)]))?)
         }
+        Event::EventBridge(event) => return eventbridge::handle(ingestor, &app.schedule, *event).await,
+        Event::Direct(request) => return direct::handle(ingestor, request).await,
     };
     response.map_err(|e| Diagnostic { error_type: "internal".into(), error_message: e.to_string() })
 }
 
-/// An invocation error whose type is the first code and whose message names every failure,
-/// so async retries and failure destinations carry the reason.
+/// Stores a batch for an invocation-style source: `{"stored":[...]}`, or an error naming
+/// every failed item, so async retries and failure destinations apply.
+async fn store_all(ingestor: &Ingestor, batch: Result<Batch>) -> Result<Value, Diagnostic> {
+    let results = match batch {
+        Ok(batch) => ingestor.ingest(batch).await,
+        Err(err) => Err(err),
+    };
+    let results = results.map_err(|e| invocation_error(&[(0, e)]))?;
+    let mut stored = Vec::new();
+    let mut failed = Vec::new();
+    for (index, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(object) => stored.push(object),
+            Err(err) => failed.push((index, err)),
+        }
+    }
+    if failed.is_empty() { Ok(json!({ "stored": stored })) } else { Err(invocation_error(&failed)) }
+}
+
+/// An invocation error whose type is the first code and whose message names every failure.
 pub fn invocation_error(failed: &[(usize, IngestError)]) -> Diagnostic {
     let details: Vec<String> =
         failed.iter().map(|(index, err)| format!("item {index}: {}: {err}", err.code())).collect();
+    let count = if failed.len() == 1 { "1 item".to_owned() } else { format!("{} items", failed.len()) };
     Diagnostic {
         error_type: failed.first().map_or("internal", |(_, e)| e.code()).to_owned(),
-        error_message: format!("{} failed: {}", plural(failed.len()), details.join("; ")),
+        error_message: format!("{count} failed: {}", details.join("; ")),
     }
-}
-
-fn plural(n: usize) -> String {
-    if n == 1 { "1 item".into() } else { format!("{n} items") }
 }

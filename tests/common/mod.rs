@@ -125,6 +125,29 @@ pub async fn invoke(app: &App, payload: Value) -> Result<Value, lambda_runtime::
     app.handle(LambdaEvent::new(payload, Context::default())).await
 }
 
+/// Invokes with a context whose deadline is `remaining` from now.
+pub async fn invoke_with_deadline(
+    app: &App,
+    payload: Value,
+    remaining: std::time::Duration,
+) -> Result<Value, lambda_runtime::Diagnostic> {
+    let mut context = Context::default();
+    context.deadline = (chrono::Utc::now() + remaining).timestamp_millis() as u64;
+    app.handle(LambdaEvent::new(payload, context)).await
+}
+
+/// The message ids an SQS response reports as failed, sorted.
+pub fn failed_ids(response: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = response["batchItemFailures"]
+        .as_array()
+        .expect("an SQS batch response")
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Invokes with an API Gateway event and returns (status, parsed body).
 pub async fn invoke_api(app: &App, payload: Value) -> (u16, Value) {
     let response = invoke(app, payload).await.expect("API events always get a response");

@@ -1,0 +1,47 @@
+//! SQS: every record's body is an ingest request; the answer lists the records not stored.
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::DateTime;
+use serde_json::Value;
+
+use crate::error::{IngestError, Result};
+use crate::ingest::Ingestor;
+use crate::records::{self, Record};
+use crate::request::parse_request;
+
+/// Processes the batch and reports exactly the records that were not fully stored.
+/// A record without a message id cannot be reported, so it fails the whole invocation
+/// and Lambda retries the batch.
+pub async fn handle(ingestor: &Ingestor, event: SqsEvent, deadline_epoch_ms: u64) -> Result<SqsBatchResponse> {
+    let fifo = event.records.iter().any(|r| r.event_source_arn.as_deref().is_some_and(|a| a.ends_with(".fifo")));
+    let records = event.records.into_iter().map(record).collect::<Result<Vec<_>>>()?;
+    let failures = records::process(ingestor, records, fifo, records::stop_at(deadline_epoch_ms)).await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|failure| {
+            let mut item = BatchItemFailure::default();
+            item.item_identifier = failure.id;
+            item
+        })
+        .collect();
+    Ok(response)
+}
+
+fn record(message: SqsMessage) -> Result<Record> {
+    let id = message.message_id.filter(|id| !id.is_empty()).ok_or_else(|| {
+        IngestError::InvalidRequest("an SQS record has no messageId, so the whole batch is retried".into())
+    })?;
+    let sent_at = message
+        .attributes
+        .get("SentTimestamp")
+        .and_then(|t| t.parse::<i64>().ok())
+        .and_then(DateTime::from_timestamp_millis);
+    let items = match message.body.as_deref().map(str::trim) {
+        None | Some("") => Err(IngestError::InvalidJson("the message body is empty".into())),
+        Some(body) => serde_json::from_str::<Value>(body)
+            .map_err(|e| IngestError::InvalidJson(format!("the message body is not JSON: {e}")))
+            .and_then(parse_request),
+    };
+    Ok(Record { id, group: message.attributes.get("MessageGroupId").cloned(), items, sent_at })
+}
