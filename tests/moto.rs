@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::*;
 use image_ingest::App;
-use serde_json::json;
+use serde_json::{Value, json};
 
 struct Moto {
     child: Child,
@@ -120,4 +120,102 @@ async fn moto_missing_bucket_and_bucket_deleted_mid_run() {
     // ...so the next request is refused at HeadBucket, and an item is never written.
     let (status, body) = invoke_api(&app, fixture("apigw-v2-raw-png.json")).await;
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("bucket_not_found")), "{body}");
+}
+
+/// Sends messages to a real (moto) SQS queue, then plays Lambda's poller: receive a batch,
+/// turn it into the Lambda event, invoke, delete only what was not reported as failed.
+/// The failed messages come back and, after maxReceiveCount receives, reach the DLQ.
+#[tokio::test]
+async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
+    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+
+    let Some(moto) = Moto::start().await else { return };
+    moto.create_bucket().await;
+    let app = moto.app();
+    let sqs = aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk_config(&moto.endpoint, SECRET_KEY)).build());
+
+    let dlq = sqs.create_queue().queue_name("ingest-dlq").send().await.unwrap().queue_url.unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let max_receives = 2;
+    let queue = sqs
+        .create_queue()
+        .queue_name("ingest")
+        .attributes(QueueAttributeName::VisibilityTimeout, "0")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = dlq_arn.replace("ingest-dlq", "ingest");
+
+    let good = json!({"data": B64.encode(png(7)), "file_name": "queued.png"}).to_string();
+    let bodies = [good.as_str(), "{\"data\": \"%% not base64 %%\"}", "not json at all"];
+    for body in bodies {
+        sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    }
+
+    let mut rounds = 0;
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        rounds += 1;
+        assert!(rounds <= 2 * max_receives, "the queue should drain");
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, Value> = m
+                    .attributes()
+                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
+                    .unwrap_or_default();
+                json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                       "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                       "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": REGION})
+            })
+            .collect();
+        let response = invoke(&app, json!({ "Records": records })).await.unwrap();
+        let failed = failed_ids(&response);
+        for m in &messages {
+            if !failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
+                sqs.delete_message().queue_url(&queue).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+            }
+        }
+    }
+
+    let mut dead = Vec::new();
+    for _ in 0..5 {
+        let received = sqs.receive_message().queue_url(&dlq).max_number_of_messages(10).send().await.unwrap();
+        dead.extend(received.messages.unwrap_or_default().into_iter().filter_map(|m| m.body));
+        if dead.len() >= 2 {
+            break;
+        }
+    }
+    dead.sort();
+    assert_eq!(dead, ["not json at all", "{\"data\": \"%% not base64 %%\"}"]);
+    let stored = moto.client().list_objects_v2().bucket(BUCKET).send().await.unwrap();
+    let keys: Vec<&str> = stored.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].ends_with("/queued.png"), "{keys:?}");
 }
