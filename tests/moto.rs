@@ -132,7 +132,9 @@ async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
     let Some(moto) = Moto::start().await else { return };
     moto.create_bucket().await;
     let app = moto.app();
-    let sqs = aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk_config(&moto.endpoint, SECRET_KEY)).build());
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk_config(&moto.endpoint, SECRET_KEY)).build(),
+    );
 
     let dlq = sqs.create_queue().queue_name("ingest-dlq").send().await.unwrap().queue_url.unwrap();
     let dlq_arn = sqs
@@ -199,7 +201,12 @@ async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
         let failed = failed_ids(&response);
         for m in &messages {
             if !failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
-                sqs.delete_message().queue_url(&queue).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+                sqs.delete_message()
+                    .queue_url(&queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
             }
         }
     }
