@@ -7,6 +7,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::config::Config;
+use crate::fetch::{Fetcher, HttpFetcher};
 use crate::handlers;
 use crate::ingest::{Ingestor, Rules};
 use crate::store::S3Store;
@@ -19,10 +20,18 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the S3 client and the ingest core from the shared SDK config.
+    /// Builds the S3 client, the URL fetcher and the ingest core from the shared SDK config.
     pub fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        Self::with_fetcher(config, sdk, Arc::new(HttpFetcher::new(config)))
+    }
+
+    /// Like [`App::new`] with a given fetcher (tests use a resolver they control).
+    pub fn with_fetcher(config: &Config, sdk: &aws_config::SdkConfig, fetcher: Arc<dyn Fetcher>) -> Self {
         let store = Arc::new(S3Store::new(sdk, config));
-        Self { ingestor: Ingestor::new(store, Rules::from(config)), schedule: config.schedule_urls.clone().into() }
+        Self {
+            ingestor: Ingestor::new(store, fetcher, Rules::from(config)),
+            schedule: config.schedule_urls.clone().into(),
+        }
     }
 
     /// Handles one invocation, whatever its source.

@@ -24,20 +24,21 @@ pub fn object_key(prefix: &str, at: DateTime<Utc>, file_name: &str) -> String {
 /// The stored file name: the caller's name (from the item, or a URL's last segment)
 /// made safe and given an extension that fits the sniffed type, else `{sha16}.{ext}`.
 pub fn file_name(wanted: Option<&str>, sniffed: &Sniffed, sha256_hex: &str) -> String {
-    let fallback = || format!("{}.{}", &sha256_hex[..16], sniffed.extension);
-    let Some(clean) = wanted.and_then(sanitise) else {
-        return fallback();
-    };
+    wanted
+        .and_then(|w| usable_name(w, sniffed))
+        .unwrap_or_else(|| format!("{}.{}", &sha256_hex[..16], sniffed.extension))
+}
+
+/// The caller's name made safe, or `None` when nothing usable is left (then the digest names it).
+pub fn usable_name(wanted: &str, sniffed: &Sniffed) -> Option<String> {
+    let clean = sanitise(wanted)?;
     let (stem, ext) = match clean.rsplit_once('.') {
         Some((stem, ext)) if extension_fits(ext, sniffed) => (stem.to_owned(), ext.to_owned()),
         Some((stem, ext)) if is_known_extension(ext) => (stem.to_owned(), sniffed.extension.to_owned()),
         _ => (clean.clone(), sniffed.extension.to_owned()),
     };
     let stem = tidy_stem(&stem);
-    if stem.is_empty() {
-        return fallback();
-    }
-    join(stem, &ext, "")
+    (!stem.is_empty()).then(|| join(stem, &ext, ""))
 }
 
 /// `{stem}-{sha8}.{ext}`: where different bytes go when the name is taken.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod content;
 pub mod error;
 pub mod event;
+pub mod fetch;
 pub mod handlers;
 pub mod ingest;
 pub mod key;

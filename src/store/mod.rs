@@ -37,6 +37,17 @@ pub enum PutOutcome {
     KeyTaken,
 }
 
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    /// 1-based part number.
+    pub number: i32,
+    /// The part's ETag.
+    pub etag: String,
+    /// Base64 SHA-256 of the part, verified by S3.
+    pub checksum_sha256: String,
+}
+
 /// The storage capability the ingest core needs.
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
@@ -52,4 +63,20 @@ pub trait ObjectStore: Send + Sync {
 
     /// The `sha256` metadata of the object at `key`; `None` if there is no object or it has none.
     async fn stored_sha256(&self, key: &str) -> Result<Option<String>>;
+
+    /// Starts a multipart upload whose parts carry SHA-256 checksums.
+    async fn start_upload(&self, key: &str, content_type: &str, metadata: &BTreeMap<String, String>) -> Result<String>;
+
+    /// Uploads one part (at least 5 MiB unless it is the last).
+    async fn upload_part(&self, key: &str, upload_id: &str, number: i32, body: Bytes) -> Result<UploadedPart>;
+
+    /// Completes the upload unless the key exists (`If-None-Match: *`).
+    async fn complete_upload(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<PutOutcome>;
+
+    /// Aborts the upload so that no parts are left behind.
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()>;
+
+    /// Adds the `sha256` metadata to an object made by multipart upload, whose digest was only
+    /// known at the end (a copy onto itself that keeps the bytes and replaces the metadata).
+    async fn record_sha256(&self, object: &NewObject) -> Result<()>;
 }

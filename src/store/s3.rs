@@ -10,9 +10,13 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, MetadataDirective};
 use base64::Engine;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
-use super::{BucketCheck, NewObject, ObjectStore, PutOutcome, RECHECK_AFTER};
+use super::{BucketCheck, NewObject, ObjectStore, PutOutcome, RECHECK_AFTER, UploadedPart};
 use crate::config::Config;
 use crate::error::{IngestError, Result};
 
@@ -83,6 +87,21 @@ impl S3Store {
         }
     }
 
+    /// Maps a write failure: a missing bucket invalidates the cached check.
+    fn write_error<E>(&self, operation: &str, key: &str, err: &SdkError<E, HttpResponse>) -> IngestError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match (status(err), err.code()) {
+            (_, Some("NoSuchBucket")) => {
+                self.check.invalidate();
+                IngestError::BucketNotFound(self.bucket.clone())
+            }
+            (Some(403), _) | (_, Some("AccessDenied")) => IngestError::BucketAccessDenied(self.bucket.clone()),
+            _ => storage_error(operation, key, err),
+        }
+    }
+
     async fn put_once(
         &self,
         object: &NewObject,
@@ -135,14 +154,7 @@ impl ObjectStore for S3Store {
             if conflict && tries < CONFLICT_TRIES {
                 continue;
             }
-            return Err(match (status(&err), err.code()) {
-                (_, Some("NoSuchBucket")) => {
-                    self.check.invalidate();
-                    IngestError::BucketNotFound(self.bucket.clone())
-                }
-                (Some(403), _) | (_, Some("AccessDenied")) => IngestError::BucketAccessDenied(self.bucket.clone()),
-                _ => storage_error("PutObject", &object.key, &err),
-            });
+            return Err(self.write_error("PutObject", &object.key, &err));
         }
     }
 
@@ -161,6 +173,116 @@ impl ObjectStore for S3Store {
             Err(err) => Err(storage_error("HeadObject", key, &err)),
         }
     }
+
+    async fn start_upload(&self, key: &str, content_type: &str, metadata: &BTreeMap<String, String>) -> Result<String> {
+        let mut request = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .set_expected_bucket_owner(self.expected_owner.clone());
+        for (k, v) in metadata {
+            request = request.metadata(k, v);
+        }
+        let created = request.send().await.map_err(|e| self.write_error("CreateMultipartUpload", key, &e))?;
+        created
+            .upload_id
+            .ok_or_else(|| IngestError::Storage(format!("CreateMultipartUpload {key} returned no upload id")))
+    }
+
+    async fn upload_part(&self, key: &str, upload_id: &str, number: i32, body: Bytes) -> Result<UploadedPart> {
+        let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&body));
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .checksum_sha256(&checksum)
+            .body(ByteStream::from(body))
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await
+            .map_err(|e| self.write_error("UploadPart", key, &e))?;
+        Ok(UploadedPart { number, etag: uploaded.e_tag.unwrap_or_default(), checksum_sha256: checksum })
+    }
+
+    async fn complete_upload(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<PutOutcome> {
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        CompletedPart::builder()
+                            .part_number(p.number)
+                            .e_tag(&p.etag)
+                            .checksum_sha256(&p.checksum_sha256)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        let result = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(completed)
+            .if_none_match("*")
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(err) if status(&err) == Some(412) || err.code() == Some("PreconditionFailed") => {
+                Ok(PutOutcome::KeyTaken)
+            }
+            Err(err) => Err(self.write_error("CompleteMultipartUpload", key, &err)),
+        }
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| storage_error("AbortMultipartUpload", key, &e))
+    }
+
+    async fn record_sha256(&self, object: &NewObject) -> Result<()> {
+        let source = format!("{}/{}", self.bucket, urlencode_key(&object.key));
+        let mut request = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&object.key)
+            .copy_source(source)
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type(&object.content_type)
+            .metadata("sha256", &object.sha256_hex)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .set_expected_source_bucket_owner(self.expected_owner.clone());
+        for (k, v) in &object.metadata {
+            request = request.metadata(k, v);
+        }
+        request.send().await.map(|_| ()).map_err(|e| self.write_error("CopyObject", &object.key, &e))
+    }
+}
+
+/// Copy sources are `bucket/key` with the key URL-encoded, `/` kept.
+fn urlencode_key(key: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    percent_encoding::utf8_percent_encode(key, KEEP).to_string()
 }
 
 fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {

@@ -1,6 +1,7 @@
 //! Test support: an s3s-fs server on 127.0.0.1, SDK config pointing at it, fixtures.
 #![allow(dead_code)]
 
+pub mod origin;
 pub mod runtime_api;
 
 use std::collections::HashMap;
@@ -58,6 +59,23 @@ impl S3Server {
         Self { endpoint, root, task }
     }
 
+    /// Multipart uploads s3s-fs still holds (it keeps them as `.upload*` files at its root).
+    pub fn open_uploads(&self) -> Vec<String> {
+        std::fs::read_dir(self.root.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with(".upload") || name.contains(".upload-"))
+            .collect()
+    }
+
+    /// The function with a test fetcher: loopback-only guard, names from `lookup`, and
+    /// `trusted` letting the origin's 127.0.0.1 past the policy.
+    pub fn app_fetching(&self, vars: &[(&str, &str)], lookup: origin::TestLookup, trusted: bool) -> App {
+        let config = config(vars);
+        let fetcher = origin::fetcher(&config, lookup, trusted);
+        App::with_fetcher(&config, &self.sdk(SECRET_KEY), std::sync::Arc::new(fetcher))
+    }
+
     /// Files stored in the bucket, as keys, sorted.
     pub fn keys(&self) -> Vec<String> {
         let dir = self.root.path().join(BUCKET);
@@ -78,9 +96,10 @@ impl S3Server {
         aws_sdk_s3::Client::from_conf(conf)
     }
 
-    /// The function wired to this server, with extra settings on top of the defaults.
+    /// The function wired to this server, with extra settings on top of the defaults. The
+    /// address policy is on, with the test origins' 127.0.0.1 trusted; nothing else is reachable.
     pub fn app(&self, vars: &[(&str, &str)]) -> App {
-        App::new(&config(vars), &self.sdk(SECRET_KEY))
+        self.app_fetching(vars, origin::TestLookup(vec![]), true)
     }
 }
 

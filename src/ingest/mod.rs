@@ -1,5 +1,7 @@
 //! The ingest core: the one place where an item becomes a stored object.
 
+mod url;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,8 +15,9 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::content::{ContentTypePolicy, sniff};
+use crate::content::{ContentTypePolicy, Sniffed, sniff};
 use crate::error::{IngestError, Result};
+use crate::fetch::Fetcher;
 use crate::key;
 use crate::request::{Item, Payload};
 use crate::store::{NewObject, ObjectStore, PutOutcome};
@@ -121,13 +124,23 @@ impl From<&Config> for Rules {
 #[derive(Clone)]
 pub struct Ingestor {
     store: Arc<dyn ObjectStore>,
+    fetcher: Arc<dyn Fetcher>,
     rules: Arc<Rules>,
 }
 
+/// What an item says about the object besides its bytes.
+#[derive(Debug, Clone)]
+struct Target {
+    wanted_name: Option<String>,
+    declared_type: Option<String>,
+    at: DateTime<Utc>,
+    metadata: std::collections::BTreeMap<String, String>,
+}
+
 impl Ingestor {
-    /// An ingestor writing to `store` under `rules`.
-    pub fn new(store: Arc<dyn ObjectStore>, rules: Rules) -> Self {
-        Self { store, rules: Arc::new(rules) }
+    /// An ingestor fetching URLs with `fetcher` and writing to `store` under `rules`.
+    pub fn new(store: Arc<dyn ObjectStore>, fetcher: Arc<dyn Fetcher>, rules: Rules) -> Self {
+        Self { store, fetcher, rules: Arc::new(rules) }
     }
 
     /// The largest object accepted, for checks made before a body is decoded.
@@ -187,51 +200,60 @@ impl Ingestor {
         event_time: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<StoredObject> {
-        let bytes = match item.payload {
-            Payload::Base64(text) => decode_base64(&text, self.rules.max_object_bytes)?,
-            Payload::Bytes(bytes) => bytes,
-            Payload::Url(url) => {
-                return Err(IngestError::FetchFailed(format!(
-                    "cannot fetch {url}: URL ingest is not available in this build"
-                )));
-            }
+        let target = Target {
+            wanted_name: item.file_name,
+            declared_type: item.declared_type,
+            at: key::key_time(item.posted_at, event_time, now),
+            metadata: item.metadata,
         };
+        match item.payload {
+            Payload::Base64(text) => self.store_bytes(decode_base64(&text, self.rules.max_object_bytes)?, target).await,
+            Payload::Bytes(bytes) => self.store_bytes(bytes, target).await,
+            Payload::Url(url) => self.store_url(url, target).await,
+        }
+    }
+
+    /// Stores bytes in hand with one conditional PutObject.
+    async fn store_bytes(&self, bytes: Bytes, target: Target) -> Result<StoredObject> {
         check_size(bytes.len() as u64, self.rules.max_object_bytes)?;
-        if bytes.is_empty() {
+        let sniffed = self.sniff_allowed(&bytes, target.declared_type.as_deref())?;
+        let sha256_hex = hex::encode(Sha256::digest(&bytes));
+        let name = key::file_name(target.wanted_name.as_deref(), &sniffed, &sha256_hex);
+        let object = NewObject {
+            key: key::object_key(&self.rules.key_prefix, target.at, &name),
+            body: bytes,
+            content_type: sniffed.mime.to_owned(),
+            sha256_hex,
+            metadata: target.metadata.clone(),
+        };
+        if let Some(status) = self.put_or_match(&object).await? {
+            return Ok(self.stored(&object, object.body.len() as u64, status));
+        }
+        let moved = NewObject { key: self.collision_key(target.at, &name, &object.sha256_hex), ..object };
+        match self.put_or_match(&moved).await? {
+            Some(status) => Ok(self.stored(&moved, moved.body.len() as u64, status)),
+            None => Err(both_taken(&moved.key)),
+        }
+    }
+
+    /// Sniffs the first bytes and refuses empty objects and types not allowed.
+    fn sniff_allowed(&self, head: &[u8], declared: Option<&str>) -> Result<Sniffed> {
+        if head.is_empty() {
             return Err(IngestError::EmptyObject);
         }
-        let sniffed = sniff(&bytes);
+        let sniffed = sniff(head);
         if !self.rules.allowed.allows(sniffed.mime) {
-            let declared = item.declared_type.map(|d| format!(" (declared {d})")).unwrap_or_default();
+            let declared = declared.map(|d| format!(" (declared {d})")).unwrap_or_default();
             return Err(IngestError::UnsupportedMediaType(format!(
                 "the bytes are {}{declared}, which is not an allowed content type",
                 sniffed.mime
             )));
         }
-        let sha256_hex = hex::encode(Sha256::digest(&bytes));
-        let name = key::file_name(item.file_name.as_deref(), &sniffed, &sha256_hex);
-        let at = key::key_time(item.posted_at, event_time, now);
-        let object = NewObject {
-            key: key::object_key(&self.rules.key_prefix, at, &name),
-            body: bytes,
-            content_type: sniffed.mime.to_owned(),
-            sha256_hex,
-            metadata: item.metadata,
-        };
-        let status = match self.put_or_match(&object).await? {
-            Some(status) => status,
-            None => {
-                let moved = NewObject {
-                    key: key::object_key(&self.rules.key_prefix, at, &key::collision_name(&name, &object.sha256_hex)),
-                    ..object.clone()
-                };
-                let status = self.put_or_match(&moved).await?.ok_or_else(|| {
-                    IngestError::Storage(format!("both {} and {} hold different objects", object.key, moved.key))
-                })?;
-                return Ok(self.stored(moved, status));
-            }
-        };
-        Ok(self.stored(object, status))
+        Ok(sniffed)
+    }
+
+    fn collision_key(&self, at: DateTime<Utc>, name: &str, sha256_hex: &str) -> String {
+        key::object_key(&self.rules.key_prefix, at, &key::collision_name(name, sha256_hex))
     }
 
     /// Writes the object, or finds the same bytes already there. `None`: the key holds other bytes.
@@ -245,16 +267,20 @@ impl Ingestor {
         }
     }
 
-    fn stored(&self, object: NewObject, status: Status) -> StoredObject {
+    fn stored(&self, object: &NewObject, size: u64, status: Status) -> StoredObject {
         StoredObject {
-            size: object.body.len() as u64,
-            key: object.key,
+            size,
+            key: object.key.clone(),
             bucket: self.store.bucket().to_owned(),
-            content_type: object.content_type,
-            sha256: object.sha256_hex,
+            content_type: object.content_type.clone(),
+            sha256: object.sha256_hex.clone(),
             status,
         }
     }
+}
+
+fn both_taken(key: &str) -> IngestError {
+    IngestError::Storage(format!("{key} and the name before it both hold different objects"))
 }
 
 /// Refuses objects over the limit.

@@ -1,0 +1,171 @@
+//! Local HTTP origins on 127.0.0.1 for URL tests, with a request counter.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::Frame;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use image_ingest::fetch::{HttpFetcher, Lookup};
+use tokio::net::TcpListener;
+
+/// What the origin answers for a path.
+pub enum Reply {
+    /// 200 with these bytes and this content type.
+    Bytes(&'static str, Bytes),
+    /// 200 with a Content-Disposition header naming the file.
+    Named(&'static str, Bytes, &'static str),
+    /// An error status.
+    Status(u16),
+    /// 302 to this location.
+    Redirect(String),
+    /// 200, `chunks` chunks of `chunk` with no Content-Length (chunked).
+    Chunked(Bytes, usize),
+    /// 200 announcing this Content-Length, then a few bytes.
+    Announced(u64),
+    /// 200, the first bytes, then nothing for this long.
+    Stalled(Bytes, Duration),
+    /// Sleeps, then 200 with these bytes.
+    Delayed(Duration, &'static str, Bytes),
+}
+
+type Router = dyn Fn(&str) -> Reply + Send + Sync;
+
+pub struct Origin {
+    pub base: String,
+    hits: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Origin {
+    pub async fn start(router: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (current, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let router: Arc<Router> = Arc::new(router);
+        let counter = hits.clone();
+        let gauge = (current, peak.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                socket.set_nodelay(true).unwrap();
+                let (router, counter, gauge) = (router.clone(), counter.clone(), gauge.clone());
+                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let now = gauge.0.fetch_add(1, Ordering::SeqCst) + 1;
+                    gauge.1.fetch_max(now, Ordering::SeqCst);
+                    let reply = router(req.uri().path());
+                    let current = gauge.0.clone();
+                    async move {
+                        let response = respond(reply).await;
+                        current.fetch_sub(1, Ordering::SeqCst);
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service),
+                );
+            }
+        });
+        Self { base, hits, peak, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// The most requests that were being answered at the same time.
+    pub fn peak_concurrency(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+async fn respond(reply: Reply) -> Response<BoxBody<Bytes, Infallible>> {
+    let full = |b: Bytes| Full::new(b).boxed();
+    let builder = Response::builder();
+    match reply {
+        Reply::Bytes(ct, body) => builder.header("content-type", ct).body(full(body)),
+        Reply::Named(ct, body, name) => builder
+            .header("content-type", ct)
+            .header("content-disposition", format!("attachment; filename=\"{name}\""))
+            .body(full(body)),
+        Reply::Status(code) => builder.status(code).body(full(Bytes::from_static(b"nope"))),
+        Reply::Redirect(to) => builder.status(302).header("location", to).body(full(Bytes::new())),
+        Reply::Chunked(chunk, count) => {
+            let stream =
+                futures::stream::iter((0..count).map(move |_| Ok::<_, Infallible>(Frame::data(chunk.clone()))));
+            builder.header("content-type", "image/png").body(BodyExt::boxed(StreamBody::new(stream)))
+        }
+        Reply::Announced(length) => {
+            // The rest never comes: the client must refuse on the header alone.
+            let first =
+                futures::stream::once(async { Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"\x89PNG"))) })
+                    .chain(futures::stream::pending());
+            builder
+                .header("content-type", "image/png")
+                .header("content-length", length.to_string())
+                .body(BodyExt::boxed(StreamBody::new(first)))
+        }
+        Reply::Stalled(first, pause) => {
+            let stream = futures::stream::once(async move { Ok::<_, Infallible>(Frame::data(first)) }).chain(
+                futures::stream::once(async move {
+                    tokio::time::sleep(pause).await;
+                    Ok(Frame::data(Bytes::from_static(b"late")))
+                }),
+            );
+            builder.header("content-type", "image/png").body(BodyExt::boxed(StreamBody::new(stream)))
+        }
+        Reply::Delayed(pause, ct, body) => {
+            tokio::time::sleep(pause).await;
+            builder.header("content-type", ct).body(full(body))
+        }
+    }
+    .unwrap()
+}
+
+/// Names the tests resolve, none of them through DNS.
+pub struct TestLookup(pub Vec<(&'static str, IpAddr)>);
+
+#[async_trait::async_trait]
+impl Lookup for TestLookup {
+    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
+        let found: Vec<IpAddr> = self.0.iter().filter(|(name, _)| *name == host).map(|(_, ip)| *ip).collect();
+        if found.is_empty() {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{host} is not a test name")))
+        } else {
+            Ok(found)
+        }
+    }
+}
+
+/// Panics before any connection to an address that is not loopback: a broken address
+/// policy then fails the test without a packet leaving the machine.
+pub fn loopback_only(ip: IpAddr) {
+    assert!(ip.is_loopback(), "the fetcher was about to connect to {ip}");
+}
+
+/// A fetcher for tests: names through `lookup`, loopback-only guard, and the policy of
+/// `config`; `trusted` lets the origin's 127.0.0.1 through while private addresses are refused.
+pub fn fetcher(config: &image_ingest::Config, lookup: TestLookup, trusted: bool) -> HttpFetcher {
+    let fetcher =
+        HttpFetcher::new(config).with_lookup(Arc::new(lookup)).with_destination_guard(Arc::new(loopback_only));
+    if trusted { fetcher.trusting("127.0.0.1".parse().unwrap()) } else { fetcher }
+}
