@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 
 BUCKET=image-ingest-demo
 S3_PORT=${S3_PORT:-9090}
+CAM_PORT=${CAM_PORT:-9091}
 LAMBDA_PORT=${LAMBDA_PORT:-9000}
 DEMO_DIR=${DEMO_DIR:-.demo}
 HAPPY=(apigw-v2-raw-png apigw-v2-raw-query-name apigw-v1-json-items apigw-v1-raw-base-path
-       apigw-v2-multipart apigw-v2-path-traversal direct-bare-item direct-items)
+       apigw-v2-multipart apigw-v2-path-traversal direct-bare-item direct-items
+       sqs-batch-mixed sqs-redelivery eventbridge-custom)
 
 scripts/tools.sh cargo-lambda
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR"
@@ -35,10 +37,20 @@ target/debug/local-s3 --root "$DEMO_DIR/s3" --port "$S3_PORT" --bucket "$BUCKET"
 pids+=($!)
 wait_for_port "$S3_PORT" 30
 
-start_function() {  # $1 = bucket name
+echo "==> a \"camera\" on http://127.0.0.1:$CAM_PORT/snapshot.png for the scheduled event"
+mkdir -p "$DEMO_DIR/cam"
+python3 -c 'import json,base64,sys; open(sys.argv[1],"wb").write(base64.b64decode(json.load(open("events/direct-bare-item.json"))["data"]))' \
+  "$DEMO_DIR/cam/snapshot.png"
+python3 -m http.server "$CAM_PORT" --bind 127.0.0.1 --directory "$DEMO_DIR/cam" >"$DEMO_DIR/cam.log" 2>&1 &
+pids+=($!)
+wait_for_port "$CAM_PORT" 30
+
+start_function() {  # $1 = bucket name, $2 = FETCH_ALLOW_PRIVATE
   cat >"$DEMO_DIR/function.env" <<ENV
 BUCKET_NAME=$1
+FETCH_ALLOW_PRIVATE=$2
 KEY_PREFIX=images/
+SCHEDULE_URLS=http://127.0.0.1:$CAM_PORT/snapshot.png
 S3_FORCE_PATH_STYLE=true
 AWS_ENDPOINT_URL_S3=http://127.0.0.1:$S3_PORT
 AWS_REGION=us-east-1
@@ -52,25 +64,39 @@ ENV
   wait_for_port "$LAMBDA_PORT" 120
 }
 
+stop_function() {
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'
+}
+
 invoke() {  # $1 = fixture name
   cargo lambda invoke image-ingest --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --data-file "events/$1.json" 2>&1
 }
 
-echo "==> the function under cargo lambda watch on http://127.0.0.1:$LAMBDA_PORT"
-start_function "$BUCKET"
-for event in "${HAPPY[@]}"; do
-  printf '%-28s ' "$event"
-  out=$(invoke "$event") || { echo "FAILED"; echo "$out"; exit 1; }
+show() {  # $1 = fixture name
+  printf '%-28s ' "$1"
+  out=$(invoke "$1") || { echo "FAILED"; echo "$out"; exit 1; }
   echo "$out" | python3 -c 'import json,sys
 r = json.load(sys.stdin)
+if "batchItemFailures" in r:
+    print("sqs: failed records:", [f["itemIdentifier"] for f in r["batchItemFailures"]] or "none"); sys.exit()
 body = json.loads(r["body"]) if "statusCode" in r else r
 print(r.get("statusCode", "ok"), " ".join(o["key"] + " (" + o["status"] + ")" for o in body["stored"]))'
-done
+}
+
+echo "==> the function under cargo lambda watch on http://127.0.0.1:$LAMBDA_PORT (address policy on)"
+start_function "$BUCKET" false
+for event in "${HAPPY[@]}"; do show "$event"; done
 
 echo "==> a PNG sent with curl, as a Function URL request"
 curl -sS --fail-with-body -H 'content-type: image/png' --data-binary @<(base64 -d <<<"$(python3 -c 'import json;print(json.load(open("events/apigw-v2-raw-png.json"))["body"])')") \
   "http://127.0.0.1:$LAMBDA_PORT/lambda-url/image-ingest/images/curl-upload.png"
 echo
+
+echo "==> a scheduled run fetching SCHEDULE_URLS; the camera is on loopback, so this run"
+echo "    sets FETCH_ALLOW_PRIVATE=true, as only local testing should"
+stop_function
+start_function "$BUCKET" true
+show eventbridge-scheduled
 
 echo "==> what is stored in s3://$BUCKET, by date path"
 (cd "$DEMO_DIR/s3/$BUCKET" && find . -type f | sed 's|^\./||' | sort | awk -F/ '{
@@ -78,8 +104,8 @@ echo "==> what is stored in s3://$BUCKET, by date path"
     if (!(path in seen)) { seen[path] = 1; printf "%*s%s%s\n", 2 * (i - 1), "", $i, (i < NF ? "/" : "") } } }')
 
 echo "==> the same function pointed at a bucket that does not exist"
-kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'
-start_function "no-such-bucket"
+stop_function
+start_function "no-such-bucket" false
 out=$(invoke apigw-v2-raw-png) || true
 echo "$out" | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["statusCode"], r["body"])'
 echo "$out" | grep -q bucket_not_found || { echo "expected bucket_not_found" >&2; exit 1; }

@@ -45,9 +45,11 @@ pub fn stop_at(deadline_epoch_ms: u64) -> Option<Instant> {
     stop_at_from(deadline_epoch_ms, now_ms, Instant::now())
 }
 
-/// [`stop_at`] with the clock passed in.
+/// [`stop_at`] with the clock passed in. A value too small to be an epoch time (before
+/// 2001) is no deadline: `cargo lambda watch` sends its timeout (600000) there.
 pub fn stop_at_from(deadline_epoch_ms: u64, now_epoch_ms: u64, now: Instant) -> Option<Instant> {
-    if deadline_epoch_ms == 0 {
+    const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
+    if deadline_epoch_ms < PLAUSIBLE_EPOCH_MS {
         return None;
     }
     let remaining = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_epoch_ms));
@@ -172,8 +174,11 @@ mod tests {
     #[test]
     fn the_stop_point_keeps_the_margin() {
         let now = Instant::now();
-        assert_eq!(stop_at_from(0, 1_000, now), None);
-        assert_eq!(stop_at_from(11_000, 1_000, now), Some(now + Duration::from_secs(8)));
-        assert_eq!(stop_at_from(1_500, 1_000, now), Some(now), "less than the margin left: stop now");
+        let t = 1_795_552_215_000;
+        assert_eq!(stop_at_from(0, t, now), None);
+        assert_eq!(stop_at_from(600_000, t, now), None, "a duration, not an epoch time");
+        assert_eq!(stop_at_from(t + 10_000, t, now), Some(now + Duration::from_secs(8)));
+        assert_eq!(stop_at_from(t + 500, t, now), Some(now), "less than the margin left: stop now");
+        assert_eq!(stop_at_from(t - 500, t, now), Some(now), "already past");
     }
 }

@@ -38,3 +38,34 @@ async fn missing_bucket_fails_an_eventbridge_invocation() {
     assert_eq!(err.error_type, "bucket_not_found");
     assert!(server.keys().is_empty());
 }
+
+#[tokio::test]
+async fn scheduled_event_stores_schedule_urls_under_the_event_time() {
+    use common::origin::{Origin, Reply};
+    let server = S3Server::start().await;
+    let origin = Origin::start(|path| {
+        let bytes = if path.ends_with("front.png") { png(1) } else { png(2) };
+        Reply::Bytes("image/png", bytes::Bytes::from(bytes))
+    })
+    .await;
+    let urls = format!("{} {}", origin.url("/cams/front.png"), origin.url("/cams/back.png"));
+    let app = server.app(&[("SCHEDULE_URLS", &urls), ("KEY_PREFIX", "snapshots/")]);
+    let response = invoke(&app, fixture("eventbridge-scheduled.json")).await.unwrap();
+    assert_eq!(response["stored"].as_array().unwrap().len(), 2);
+    assert_eq!(server.keys(), ["snapshots/2026/11/24/203000/back.png", "snapshots/2026/11/24/203000/front.png"]);
+
+    // The next run of the same rule at the same time is idempotent.
+    let again = invoke(&app, fixture("eventbridge-scheduled.json")).await.unwrap();
+    assert_eq!(again["stored"][0]["status"], "existing");
+}
+
+#[tokio::test]
+async fn a_failed_scheduled_fetch_fails_the_invocation_naming_fetch_failed() {
+    use common::origin::{Origin, Reply};
+    let server = S3Server::start().await;
+    let origin = Origin::start(|_| Reply::Status(503)).await;
+    let app = server.app(&[("SCHEDULE_URLS", &origin.url("/cams/front.png"))]);
+    let err = invoke(&app, fixture("eventbridge-scheduled.json")).await.unwrap_err();
+    assert_eq!(err.error_type, "fetch_failed");
+    assert!(err.error_message.contains("503"), "{}", err.error_message);
+}

@@ -105,3 +105,73 @@ async fn bodies_that_are_not_requests_are_reported_not_dropped() {
     assert_eq!(failed_ids(&response), ["array", "empty", "no-items", "wrong-type"]);
     assert_eq!(server.keys(), ["2026/11/24/203015/tabby.png"]);
 }
+
+mod with_urls {
+    use super::*;
+    use bytes::Bytes;
+    use common::origin::{Origin, Reply};
+
+    fn url_records(origin: &Origin, count: usize) -> serde_json::Value {
+        let mut event = fixture("sqs-redelivery.json");
+        let template = event["Records"][0].clone();
+        let records: Vec<serde_json::Value> = (0..count)
+            .map(|i| {
+                let mut record = template.clone();
+                record["messageId"] = json!(format!("url-{i}"));
+                record["body"] = json!(json!({"url": origin.url(&format!("/cam/{i}.png"))}).to_string());
+                record
+            })
+            .collect();
+        event["Records"] = json!(records);
+        event
+    }
+
+    #[tokio::test]
+    async fn missing_bucket_fetches_nothing() {
+        let server = S3Server::start().await;
+        let origin = Origin::start(|_| Reply::Bytes("image/png", Bytes::from(png(1)))).await;
+        let app = server.app(&[("BUCKET_NAME", "no-such-bucket")]);
+        let response = invoke(&app, url_records(&origin, 3)).await.unwrap();
+        assert_eq!(failed_ids(&response), ["url-0", "url-1", "url-2"]);
+        assert_eq!(origin.hits(), 0);
+    }
+
+    #[tokio::test]
+    async fn records_run_concurrently_up_to_the_limit() {
+        let server = S3Server::start().await;
+        let origin =
+            Origin::start(|_| Reply::Delayed(Duration::from_millis(300), "image/png", Bytes::from(png(1)))).await;
+        let response = invoke(&server.app(&[]), url_records(&origin, 10)).await.unwrap();
+        assert_eq!(failed_ids(&response), Vec::<String>::new());
+        assert_eq!(origin.peak_concurrency(), 8, "BATCH_CONCURRENCY defaults to 8");
+        assert_eq!(server.keys().len(), 10);
+
+        let narrow = S3Server::start().await;
+        let slow =
+            Origin::start(|_| Reply::Delayed(Duration::from_millis(200), "image/png", Bytes::from(png(1)))).await;
+        invoke(&narrow.app(&[("BATCH_CONCURRENCY", "2")]), url_records(&slow, 4)).await.unwrap();
+        assert_eq!(slow.peak_concurrency(), 2);
+        assert_eq!(narrow.keys().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn records_still_running_at_the_deadline_are_reported_not_half_written() {
+        let server = S3Server::start().await;
+        let origin = Origin::start(|path| {
+            if path == "/cam/0.png" {
+                Reply::Bytes("image/png", Bytes::from(png(1)))
+            } else {
+                Reply::Delayed(Duration::from_secs(20), "image/png", Bytes::from(png(2)))
+            }
+        })
+        .await;
+        let started = std::time::Instant::now();
+        // 2.8 s left and a 2 s margin: the batch must answer after about 0.8 s.
+        let response =
+            invoke_with_deadline(&server.app(&[]), url_records(&origin, 3), Duration::from_millis(2800)).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2), "answered after {:?}", started.elapsed());
+        assert_eq!(failed_ids(&response), ["url-1", "url-2"]);
+        assert_eq!(server.keys(), ["2026/11/24/203015/0.png"]);
+        assert!(server.open_uploads().is_empty());
+    }
+}
