@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: build check fmt lint test test-deps demo watch invoke deploy clean
+.PHONY: build check fmt lint test test-deps demo watch invoke deploy bench bench-url clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -36,6 +36,13 @@ invoke:
 deploy: build
 	scripts/tools.sh sam
 	SAM_CLI_TELEMETRY=0 sam deploy --guided
+
+# Benchmarks print ratios measured side by side in one run; they are not part of `make test`.
+bench: bench-url
+
+bench-url:
+	cargo build --release -p image-ingest -p bench
+	target/release/url-stream
 
 clean:
 	cargo clean

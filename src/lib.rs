@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod handlers;
 pub mod ingest;
 pub mod key;
+pub mod memory;
 pub mod records;
 pub mod request;
 pub mod store;

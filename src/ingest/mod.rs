@@ -2,6 +2,8 @@
 
 mod url;
 
+pub use url::{PART_SIZE, PARTS_IN_FLIGHT};
+
 use std::sync::Arc;
 use std::time::Instant;
 

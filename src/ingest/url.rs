@@ -43,10 +43,10 @@ impl Ingestor {
         let mut body = fetched.body;
         let head = read_head(&mut body, limit).await?;
         let target = Target { wanted_name, ..target };
-        if head.len() <= PART_SIZE {
-            return self.store_bytes(head.freeze(), target).await;
+        if head.is_whole() {
+            return self.store_bytes(head.filled.freeze(), target).await;
         }
-        let sniffed = self.sniff_allowed(&head, target.declared_type.as_deref())?;
+        let sniffed = self.sniff_allowed(&head.filled, target.declared_type.as_deref())?;
         let name = match target.wanted_name.as_deref().and_then(|w| key::usable_name(w, &sniffed)) {
             Some(name) => name,
             None => {
@@ -99,7 +99,7 @@ impl Ingestor {
     async fn stream_upload(
         &self,
         key: &str,
-        head: BytesMut,
+        head: Head,
         body: Body,
         sniffed: &Sniffed,
         target: &Target,
@@ -126,38 +126,62 @@ impl Ingestor {
     async fn send_parts(
         &self,
         upload: &OpenUpload,
-        mut buffer: BytesMut,
+        head: Head,
         mut body: Body,
     ) -> Result<(Vec<UploadedPart>, String, u64)> {
         let limit = self.rules.max_object_bytes;
         let mut hasher = Sha256::new();
-        hasher.update(&buffer);
-        let mut size = buffer.len() as u64;
+        hasher.update(&head.filled);
+        let mut size = head.filled.len() as u64;
+        // Chunks are counted and hashed once, when they arrive; `pending` holds the part of one
+        // that did not fit the current part.
+        if let Some(pending) = &head.pending {
+            hasher.update(pending);
+            size += pending.len() as u64;
+        }
+        let mut buffer = head.filled;
+        let mut pending = head.pending;
         let mut in_flight = JoinSet::new();
         let mut parts = Vec::new();
         let mut number = 0;
-        let mut finished = false;
-        while !finished || !buffer.is_empty() {
-            if !finished && buffer.len() < PART_SIZE {
-                match body.next().await.transpose()? {
-                    Some(chunk) => {
-                        size += chunk.len() as u64;
-                        check_size(size, limit)?;
-                        hasher.update(&chunk);
-                        buffer.extend_from_slice(&chunk);
-                    }
-                    None => finished = true,
+        loop {
+            // Fill the part exactly, so no buffer ever grows past PART_SIZE.
+            while buffer.len() < PART_SIZE {
+                let chunk = match pending.take() {
+                    Some(chunk) => chunk,
+                    None => match body.next().await.transpose()? {
+                        Some(chunk) => {
+                            size += chunk.len() as u64;
+                            check_size(size, limit)?;
+                            hasher.update(&chunk);
+                            chunk
+                        }
+                        None => break,
+                    },
+                };
+                let room = PART_SIZE - buffer.len();
+                if chunk.len() > room {
+                    buffer.extend_from_slice(&chunk[..room]);
+                    pending = Some(chunk.slice(room..));
+                } else {
+                    buffer.extend_from_slice(&chunk);
                 }
-                continue;
             }
-            let part = buffer.split_to(buffer.len().min(PART_SIZE)).freeze();
-            buffer.reserve(PART_SIZE);
+            if buffer.is_empty() {
+                break;
+            }
+            let last = buffer.len() < PART_SIZE;
+            let part =
+                std::mem::replace(&mut buffer, BytesMut::with_capacity(if last { 0 } else { PART_SIZE })).freeze();
             if in_flight.len() == PARTS_IN_FLIGHT {
                 parts.push(joined(in_flight.join_next().await)?);
             }
             number += 1;
             let (store, key, id) = (upload.store.clone(), upload.key.clone(), upload.id().to_owned());
             in_flight.spawn(async move { store.upload_part(&key, &id, number, part).await });
+            if last {
+                break;
+            }
         }
         while let Some(done) = in_flight.join_next().await {
             parts.push(joined(Some(done))?);
@@ -233,21 +257,65 @@ fn joined(done: Option<std::result::Result<Result<UploadedPart>, tokio::task::Jo
     }
 }
 
-/// Reads until more than [`PART_SIZE`] bytes are in hand or the body ends.
-async fn read_head(body: &mut Body, limit: u64) -> Result<BytesMut> {
-    let mut head = BytesMut::new();
-    while head.len() <= PART_SIZE {
-        let Some(chunk) = body.next().await.transpose()? else { break };
-        check_size((head.len() + chunk.len()) as u64, limit)?;
-        head.extend_from_slice(&chunk);
-    }
-    Ok(head)
+/// The first [`PART_SIZE`] bytes of a body, and the chunk after them if there is one.
+struct Head {
+    filled: BytesMut,
+    pending: Option<Bytes>,
 }
 
-async fn digest_rest(head: BytesMut, mut body: Body, limit: u64) -> Result<String> {
+impl Head {
+    /// True when the whole body is in `filled`.
+    fn is_whole(&self) -> bool {
+        self.pending.is_none()
+    }
+}
+
+/// Reads exactly up to [`PART_SIZE`] bytes into one buffer of that capacity, then one more
+/// chunk to learn whether the body goes on.
+async fn read_head(body: &mut Body, limit: u64) -> Result<Head> {
+    let mut filled = BytesMut::new();
+    let mut pending = None;
+    while let Some(chunk) = body.next().await.transpose()? {
+        check_size((filled.len() + chunk.len()) as u64, limit)?;
+        let room = PART_SIZE - filled.len();
+        if chunk.len() > room {
+            extend_capped(&mut filled, &chunk[..room]);
+            pending = Some(chunk.slice(room..));
+            break;
+        }
+        extend_capped(&mut filled, &chunk);
+        if filled.len() == PART_SIZE {
+            pending = body.next().await.transpose()?;
+            if let Some(next) = &pending {
+                check_size((filled.len() + next.len()) as u64, limit)?;
+            }
+            break;
+        }
+    }
+    Ok(Head { filled, pending })
+}
+
+/// Appends, growing the buffer by doubling but never past [`PART_SIZE`] (a plain extend
+/// would double an 8 MiB buffer to 16 MiB for the last few bytes).
+fn extend_capped(buffer: &mut BytesMut, data: &[u8]) {
+    let needed = buffer.len() + data.len();
+    if needed > buffer.capacity() {
+        let capacity = (buffer.capacity() * 2).clamp(needed, PART_SIZE.max(needed));
+        let mut grown = BytesMut::with_capacity(capacity);
+        grown.extend_from_slice(buffer);
+        *buffer = grown;
+    }
+    buffer.extend_from_slice(data);
+}
+
+async fn digest_rest(head: Head, mut body: Body, limit: u64) -> Result<String> {
     let mut hasher = Sha256::new();
-    hasher.update(&head);
-    let mut size = head.len() as u64;
+    hasher.update(&head.filled);
+    let mut size = head.filled.len() as u64;
+    if let Some(pending) = &head.pending {
+        hasher.update(pending);
+        size += pending.len() as u64;
+    }
     while let Some(chunk) = body.next().await.transpose()? {
         size += chunk.len() as u64;
         check_size(size, limit)?;

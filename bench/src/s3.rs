@@ -1,0 +1,89 @@
+//! s3s-fs in the harness's process, on tmpfs where there is one.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+
+pub const ACCESS_KEY: &str = "bench";
+pub const SECRET_KEY: &str = "bench-secret";
+pub const REGION: &str = "us-east-1";
+
+/// A running S3 server; its folder goes when it is dropped.
+pub struct S3Server {
+    pub endpoint: String,
+    pub root: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl S3Server {
+    /// Serves a fresh folder (under /dev/shm when it exists) with `buckets` created.
+    pub async fn start(buckets: &[&str]) -> Self {
+        let shm = std::path::Path::new("/dev/shm");
+        let root = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+        for bucket in buckets {
+            std::fs::create_dir(root.path().join(bucket)).unwrap();
+        }
+        let mut builder = S3ServiceBuilder::new(s3s_fs::FileSystem::new(root.path()).unwrap());
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                let _ = socket.set_nodelay(true);
+                tokio::spawn(http.serve_connection(TokioIo::new(socket), service.clone()).into_owned());
+            }
+        });
+        Self { endpoint, root, task }
+    }
+
+    /// The environment a function process needs to use this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL_S3", self.endpoint.clone()),
+            ("S3_FORCE_PATH_STYLE", "true".into()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// A client for the harness's own requests.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                ACCESS_KEY, SECRET_KEY, None, None, "bench",
+            )))
+            .build();
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
+    }
+
+    /// Removes everything stored in `bucket`, to keep tmpfs small between rounds.
+    pub fn empty(&self, bucket: &str) {
+        let dir = self.root.path().join(bucket);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        for entry in std::fs::read_dir(self.root.path()).unwrap().flatten() {
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
