@@ -92,6 +92,15 @@ curl -sS --fail-with-body -H 'content-type: image/png' --data-binary @<(base64 -
   "http://127.0.0.1:$LAMBDA_PORT/lambda-url/image-ingest/images/curl-upload.png"
 echo
 
+echo "==> reading back: GET /images?date=2026/11/24, then a presigned download of one key"
+out=$(invoke apigw-v2-list-day)
+echo "$out" | python3 -c 'import json,sys; r = json.load(sys.stdin); b = json.loads(r["body"])
+print(r["statusCode"]); [print("  ", o["key"], o["size"], "bytes") for o in b["objects"]]'
+out=$(invoke apigw-v2-get-object)
+echo "$out" | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["statusCode"], "->", r["headers"]["location"][:100] + "...")'
+curl -sS --fail -o "$DEMO_DIR/downloaded.png" "$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["headers"]["location"])')"
+cmp "$DEMO_DIR/downloaded.png" "$DEMO_DIR/s3/$BUCKET/images/2026/11/24/203015/tabby.png" && echo "   the presigned URL serves the stored bytes"
+
 echo "==> a scheduled run fetching SCHEDULE_URLS; the camera is on loopback, so this run"
 echo "    sets FETCH_ALLOW_PRIVATE=true, as only local testing should"
 stop_function

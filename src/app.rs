@@ -6,6 +6,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use url::Url;
 
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::fetch::{Fetcher, HttpFetcher};
 use crate::handlers;
@@ -16,6 +17,7 @@ use crate::store::S3Store;
 #[derive(Clone)]
 pub struct App {
     pub(crate) ingestor: Ingestor,
+    pub(crate) catalog: Catalog,
     pub(crate) schedule: Arc<[Url]>,
 }
 
@@ -29,6 +31,7 @@ impl App {
     pub fn with_fetcher(config: &Config, sdk: &aws_config::SdkConfig, fetcher: Arc<dyn Fetcher>) -> Self {
         let store = Arc::new(S3Store::new(sdk, config));
         Self {
+            catalog: Catalog::new(store.clone(), config),
             ingestor: Ingestor::new(store, fetcher, Rules::from(config)),
             schedule: config.schedule_urls.clone().into(),
         }

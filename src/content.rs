@@ -20,6 +20,19 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
     }
 }
 
+/// A declared type as if it had been sniffed, for presigned uploads whose bytes are never seen.
+/// `None` for types with no known extension.
+pub fn declared(mime: &str) -> Option<Sniffed> {
+    let known = mime_guess::get_mime_extensions_str(mime)?;
+    let subtype = mime.split('/').nth(1).unwrap_or_default();
+    let extension = ["jpg", subtype]
+        .iter()
+        .find_map(|wanted| known.iter().copied().find(|e| e == wanted))
+        .or_else(|| known.first().copied())?;
+    let mime = mime_guess::from_ext(extension).first_raw()?;
+    Some(Sniffed { mime, extension })
+}
+
 /// True when `ext` (without dot, any case) is a usual extension for `mime`.
 pub fn extension_fits(ext: &str, sniffed: &Sniffed) -> bool {
     let ext = ext.to_ascii_lowercase();
@@ -93,6 +106,13 @@ mod tests {
         assert!(!extension_fits("png", &jpeg));
         assert!(is_known_extension("png"));
         assert!(!is_known_extension("2026"));
+    }
+
+    #[test]
+    fn declared_types_get_their_usual_extension() {
+        assert_eq!(declared("image/jpeg"), Some(Sniffed { mime: "image/jpeg", extension: "jpg" }));
+        assert_eq!(declared("image/png"), Some(Sniffed { mime: "image/png", extension: "png" }));
+        assert_eq!(declared("image/x-not-a-type"), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! [`ingest`] is the one place in between that decides.
 
 pub mod app;
+pub mod catalog;
 pub mod config;
 pub mod content;
 pub mod error;

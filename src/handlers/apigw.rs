@@ -7,11 +7,13 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::query_map::QueryMap;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http::header::{ALLOW, CONTENT_TYPE};
+use http::header::{ALLOW, CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, HeaderValue, Method};
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
+use crate::app::App;
+use crate::catalog::{ListQuery, UploadRequest};
 use crate::error::{IngestError, Result};
 use crate::ingest::{Batch, Ingestor, Source, StoredObject, decode_base64};
 use crate::request::{Item, MAX_ITEMS, parse_request};
@@ -42,10 +44,16 @@ enum Route {
     Images,
     /// `POST /images/{file_name}`: a raw body with its name.
     NamedImage(String),
+    /// `GET /images?date=...`: a listing.
+    List,
+    /// `GET /images/{key+}`: a redirect to a presigned download.
+    Object(String),
+    /// `POST /uploads`: a presigned upload.
+    Uploads,
 }
 
 /// Handles a REST API (payload v1) request.
-pub async fn handle_v1(ingestor: &Ingestor, event: ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
+pub async fn handle_v1(app: &App, event: ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
     let stage = event.request_context.stage.unwrap_or_default();
     let path = event.path.unwrap_or_default();
     let request = HttpRequest {
@@ -58,7 +66,7 @@ pub async fn handle_v1(ingestor: &Ingestor, event: ApiGatewayProxyRequest) -> Ap
         time: epoch_millis(event.request_context.request_time_epoch),
         source: Source::ApiV1,
     };
-    let response = handle(ingestor, request).await;
+    let response = handle(app, request).await;
     let mut out = ApiGatewayProxyResponse::default();
     out.status_code = response.status.into();
     out.headers = response.headers;
@@ -67,7 +75,7 @@ pub async fn handle_v1(ingestor: &Ingestor, event: ApiGatewayProxyRequest) -> Ap
 }
 
 /// Handles an HTTP API (payload v2) or Function URL request.
-pub async fn handle_v2(ingestor: &Ingestor, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+pub async fn handle_v2(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
     let context = event.request_context;
     let stage = context.stage.unwrap_or_default();
     let path = event.raw_path.or(context.http.path).unwrap_or_default();
@@ -81,7 +89,7 @@ pub async fn handle_v2(ingestor: &Ingestor, event: ApiGatewayV2httpRequest) -> A
         time: epoch_millis(context.time_epoch),
         source: Source::ApiV2,
     };
-    let response = handle(ingestor, request).await;
+    let response = handle(app, request).await;
     let mut out = ApiGatewayV2httpResponse::default();
     out.status_code = response.status.into();
     out.headers = response.headers;
@@ -89,49 +97,100 @@ pub async fn handle_v2(ingestor: &Ingestor, event: ApiGatewayV2httpRequest) -> A
     out
 }
 
-async fn handle(ingestor: &Ingestor, request: HttpRequest) -> HttpResponse {
-    let (time, source) = (request.time, request.source);
-    let items = match route(&request.method, &request.path).map(|r| (r, request)) {
-        Ok((route, request)) => read_items(ingestor, route, request).await,
-        Err(err) => Err(err),
+async fn handle(app: &App, request: HttpRequest) -> HttpResponse {
+    let route = match route(&request.method, &request.path) {
+        Ok(route) => route,
+        Err(err) => return error_response(&err, None),
     };
-    let outcome = match items {
-        Ok(items) => ingestor.ingest(Batch { items, event_time: time, source }).await,
-        Err(err) => Err(err),
+    let result = match route {
+        Route::List => app.catalog.list(list_query(&request.query)).await.map(|page| respond(200, json!(page))),
+        Route::Object(key) => app.catalog.download(&key).await.map(redirect),
+        Route::Uploads => match parse_upload(request.body.as_deref(), request.is_base64) {
+            Ok(upload) => app.catalog.upload(upload, Utc::now()).await.map(|ticket| respond(200, json!(ticket))),
+            Err(err) => Err(err),
+        },
+        Route::Images | Route::NamedImage(_) => {
+            let (time, source) = (request.time, request.source);
+            let path_name = match route {
+                Route::NamedImage(name) => Some(name),
+                _ => None,
+            };
+            match read_items(&app.ingestor, path_name, request).await {
+                Ok(items) => app.ingestor.ingest(Batch { items, event_time: time, source }).await.map(ingest_response),
+                Err(err) => Err(err),
+            }
+        }
     };
-    match outcome {
-        Ok(results) => ingest_response(results),
-        Err(err) => error_response(&err, None),
-    }
+    result.unwrap_or_else(|err| error_response(&err, None))
 }
 
-/// Matches a stage-less path. Anything before the first `images` segment is a custom
-/// domain's base path and is ignored.
+/// Matches a stage-less path. Anything before the first `images` or `uploads` segment is a
+/// custom domain's base path and is ignored.
 fn route(method: &Method, path: &str) -> Result<Route> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let not_found = || IngestError::NotFound(format!("{method} {path}"));
-    let start = segments.iter().position(|s| *s == "images").ok_or_else(not_found)?;
-    let route = match &segments[start + 1..] {
-        [] => Route::Images,
-        [name] => Route::NamedImage(percent_decode_str(name).decode_utf8_lossy().into_owned()),
-        _ => return Err(not_found()),
-    };
-    if *method != Method::POST {
-        return Err(IngestError::MethodNotAllowed { method: method.to_string(), allowed: "POST" });
+    let start = segments.iter().position(|s| *s == "images" || *s == "uploads").ok_or_else(not_found)?;
+    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let rest = &segments[start + 1..];
+    let not_allowed = |allowed| Err(IngestError::MethodNotAllowed { method: method.to_string(), allowed });
+    match (segments[start], rest, method) {
+        ("uploads", [], &Method::POST) => Ok(Route::Uploads),
+        ("uploads", [], _) => not_allowed("POST"),
+        ("uploads", _, _) => Err(not_found()),
+        (_, [], &Method::POST) => Ok(Route::Images),
+        (_, [], &Method::GET) => Ok(Route::List),
+        (_, [name], &Method::POST) => Ok(Route::NamedImage(decode(name))),
+        (_, [_], &Method::GET) | (_, [_, _, ..], &Method::GET) => {
+            Ok(Route::Object(rest.iter().map(|s| decode(s)).collect::<Vec<_>>().join("/")))
+        }
+        (_, [] | [_], _) => not_allowed("GET, POST"),
+        (_, _, _) => not_allowed("GET"),
     }
-    Ok(route)
 }
 
-async fn read_items(ingestor: &Ingestor, route: Route, request: HttpRequest) -> Result<Vec<Result<Item>>> {
+fn list_query(query: &QueryMap) -> ListQuery {
+    let get = |name: &str| query.first(name).map(str::to_owned);
+    ListQuery {
+        date: get("date"),
+        prefix: get("prefix"),
+        limit: get("limit"),
+        next_token: get("next_token"),
+        delimiter: get("delimiter"),
+    }
+}
+
+fn parse_upload(body: Option<&str>, is_base64: bool) -> Result<UploadRequest> {
+    let body = match body {
+        None | Some("") => {
+            return Err(IngestError::InvalidRequest(
+                "the body must be {\"file_name\",\"content_type\",\"size\"}".into(),
+            ));
+        }
+        Some(body) if is_base64 => decode_base64(body, u64::MAX)?,
+        Some(body) => Bytes::copy_from_slice(body.as_bytes()),
+    };
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| IngestError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    serde_json::from_value(value).map_err(|e| IngestError::InvalidRequest(format!("invalid upload request: {e}")))
+}
+
+fn redirect(url: String) -> HttpResponse {
+    let mut response = respond(302, json!({ "url": url }));
+    if let Ok(location) = HeaderValue::from_str(&url) {
+        response.headers.insert(LOCATION, location);
+    }
+    response
+}
+
+/// The items of `POST /images` (`path_name` is `None`) or `POST /images/{file_name}`.
+async fn read_items(ingestor: &Ingestor, path_name: Option<String>, request: HttpRequest) -> Result<Vec<Result<Item>>> {
+    let collection = path_name.is_none();
     let content_type = request.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let essence = content_type.as_deref().map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
-    let raw_name = match &route {
-        Route::NamedImage(name) => Some(name.clone()),
-        Route::Images => request.query.first("file_name").map(str::to_owned),
-    };
-    let is_multipart = route == Route::Images && essence.as_deref() == Some("multipart/form-data");
+    let raw_name = path_name.or_else(|| request.query.first("file_name").map(str::to_owned));
+    let is_multipart = collection && essence.as_deref() == Some("multipart/form-data");
     // A raw body is one object, so its size limit applies before decoding.
-    let limit = if route == Route::Images && (is_multipart || essence.as_deref().is_some_and(is_json_type)) {
+    let limit = if collection && (is_multipart || essence.as_deref().is_some_and(is_json_type)) {
         u64::MAX
     } else {
         ingestor.max_object_bytes()
@@ -147,7 +206,7 @@ async fn read_items(ingestor: &Ingestor, route: Route, request: HttpRequest) -> 
     if is_multipart {
         return multipart_items(body, content_type.as_deref().unwrap_or_default()).await;
     }
-    if route == Route::Images && looks_like_json(essence.as_deref(), &body) {
+    if collection && looks_like_json(essence.as_deref(), &body) {
         let value: Value = serde_json::from_slice(&body)
             .map_err(|e| IngestError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
         return parse_request(value);
@@ -273,13 +332,25 @@ mod tests {
     }
 
     #[test]
+    fn read_routes_take_whole_keys() {
+        assert_eq!(route(&Method::GET, "/images").unwrap(), Route::List);
+        assert_eq!(
+            route(&Method::GET, "/prod/images/images/2026/11/24/203015/a%20b.png").unwrap(),
+            Route::Object("images/2026/11/24/203015/a b.png".into())
+        );
+        assert_eq!(route(&Method::POST, "/uploads").unwrap(), Route::Uploads);
+    }
+
+    #[test]
     fn unknown_routes_are_404_and_wrong_methods_405() {
         assert_eq!(route(&Method::POST, "/cats").unwrap_err().code(), "not_found");
-        assert_eq!(route(&Method::POST, "/images/a/b").unwrap_err().code(), "not_found");
+        assert_eq!(route(&Method::POST, "/uploads/x").unwrap_err().code(), "not_found");
         assert_eq!(route(&Method::DELETE, "/images").unwrap_err().code(), "method_not_allowed");
         let response = error_response(&route(&Method::PUT, "/images/x.png").unwrap_err(), None);
         assert_eq!(response.status, 405);
-        assert_eq!(response.headers[ALLOW], "POST");
+        assert_eq!(response.headers[ALLOW], "GET, POST");
+        assert_eq!(error_response(&route(&Method::POST, "/images/a/b").unwrap_err(), None).headers[ALLOW], "GET");
+        assert_eq!(error_response(&route(&Method::GET, "/uploads").unwrap_err(), None).headers[ALLOW], "POST");
     }
 
     #[test]

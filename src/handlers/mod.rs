@@ -20,8 +20,8 @@ pub async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Dia
     let event = recognise(payload).map_err(|e| invocation_error(&[(0, e)]))?;
     let ingestor = &app.ingestor;
     let response = match event {
-        Event::ApiV1(request) => serde_json::to_value(apigw::handle_v1(ingestor, *request).await),
-        Event::ApiV2(request) => serde_json::to_value(apigw::handle_v2(ingestor, *request).await),
+        Event::ApiV1(request) => serde_json::to_value(apigw::handle_v1(app, *request).await),
+        Event::ApiV2(request) => serde_json::to_value(apigw::handle_v2(app, *request).await),
         Event::Sqs(batch) => {
             let response = sqs::handle(ingestor, *batch, context.deadline).await;
             serde_json::to_value(response.map_err(|e| invocation_error(&[(0, e)]))?)

@@ -48,6 +48,39 @@ pub struct UploadedPart {
     pub checksum_sha256: String,
 }
 
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ListedObject {
+    /// Full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// RFC 3339, UTC.
+    pub last_modified: String,
+    /// The ETag, quotes removed.
+    pub etag: String,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Objects directly on this page.
+    pub objects: Vec<ListedObject>,
+    /// The next level of the tree, when listed with a delimiter.
+    pub prefixes: Vec<String>,
+    /// Where the next page starts, if there is one.
+    pub next_token: Option<String>,
+}
+
+/// A presigned request a client sends itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    /// The URL, signature included.
+    pub url: String,
+    /// Headers the client must send exactly as given.
+    pub headers: Vec<(String, String)>,
+}
+
 /// The storage capability the ingest core needs.
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
@@ -75,6 +108,24 @@ pub trait ObjectStore: Send + Sync {
 
     /// Aborts the upload so that no parts are left behind.
     async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()>;
+
+    /// Lists keys under `prefix`, one page of at most `limit`.
+    async fn list(&self, prefix: &str, delimiter: Option<&str>, limit: u32, token: Option<&str>) -> Result<Listing>;
+
+    /// Whether an object exists at `key`.
+    async fn exists(&self, key: &str) -> Result<bool>;
+
+    /// A presigned GET for `key`.
+    async fn presign_get(&self, key: &str, ttl: std::time::Duration) -> Result<Presigned>;
+
+    /// A presigned conditional PUT for `key` whose content type and length are signed.
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        length: u64,
+        ttl: std::time::Duration,
+    ) -> Result<Presigned>;
 
     /// Adds the `sha256` metadata to an object made by multipart upload, whose digest was only
     /// known at the end (a copy onto itself that keeps the bytes and replaces the metadata).

@@ -16,9 +16,12 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-use super::{BucketCheck, NewObject, ObjectStore, PutOutcome, RECHECK_AFTER, UploadedPart};
+use super::{
+    BucketCheck, ListedObject, Listing, NewObject, ObjectStore, Presigned, PutOutcome, RECHECK_AFTER, UploadedPart,
+};
 use crate::config::Config;
 use crate::error::{IngestError, Result};
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 
 /// SDK attempts per call (standard mode), and the bounds that keep a dead S3 within the Lambda timeout.
 const MAX_ATTEMPTS: u32 = 3;
@@ -258,6 +261,86 @@ impl ObjectStore for S3Store {
             .map_err(|e| storage_error("AbortMultipartUpload", key, &e))
     }
 
+    async fn list(&self, prefix: &str, delimiter: Option<&str>, limit: u32, token: Option<&str>) -> Result<Listing> {
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_delimiter(delimiter.map(str::to_owned))
+            .max_keys(limit as i32)
+            .set_continuation_token(token.map(str::to_owned))
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                Some("InvalidArgument") => IngestError::InvalidRequest("next_token is not valid".into()),
+                _ => self.write_error("ListObjectsV2", prefix, &e),
+            })?;
+        let objects = page
+            .contents()
+            .iter()
+            .map(|o| ListedObject {
+                key: o.key().unwrap_or_default().to_owned(),
+                size: o.size().unwrap_or_default().max(0) as u64,
+                last_modified: o
+                    .last_modified()
+                    .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+                    .unwrap_or_default(),
+                etag: o.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+            })
+            .collect();
+        let prefixes = page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)).collect();
+        let next_token =
+            page.next_continuation_token().filter(|_| page.is_truncated() == Some(true)).map(str::to_owned);
+        Ok(Listing { objects, prefixes, next_token })
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if status(&err) == Some(404) => Ok(false),
+            Err(err) => Err(storage_error("HeadObject", key, &err)),
+        }
+    }
+
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<Presigned> {
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(|e| storage_error("presign GetObject", key, &e))?;
+        Ok(to_presigned(&presigned))
+    }
+
+    async fn presign_put(&self, key: &str, content_type: &str, length: u64, ttl: Duration) -> Result<Presigned> {
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(length as i64)
+            .if_none_match("*")
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(|e| storage_error("presign PutObject", key, &e))?;
+        Ok(to_presigned(&presigned))
+    }
+
     async fn record_sha256(&self, object: &NewObject) -> Result<()> {
         let source = format!("{}/{}", self.bucket, urlencode_key(&object.key));
         let mut request = self
@@ -275,6 +358,17 @@ impl ObjectStore for S3Store {
             request = request.metadata(k, v);
         }
         request.send().await.map(|_| ()).map_err(|e| self.write_error("CopyObject", &object.key, &e))
+    }
+}
+
+fn presigning(ttl: Duration) -> Result<PresigningConfig> {
+    PresigningConfig::expires_in(ttl).map_err(|e| IngestError::Storage(format!("cannot presign for {ttl:?}: {e}")))
+}
+
+fn to_presigned(request: &PresignedRequest) -> Presigned {
+    Presigned {
+        url: request.uri().to_owned(),
+        headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
     }
 }
 
