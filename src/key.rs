@@ -16,6 +16,15 @@ pub fn key_time(
     posted_at.or(event_time).unwrap_or(now)
 }
 
+/// How far ahead of now an item's own time may be (clocks drift; a day covers time zones
+/// mistaken for UTC).
+pub const MAX_FUTURE: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// Whether an item's `posted_at` is a sensible key time: not before 1970, at most a day ahead.
+pub fn plausible_time(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    at >= DateTime::UNIX_EPOCH && at <= now + MAX_FUTURE
+}
+
 /// `{prefix}{YYYY}/{MM}/{DD}/{HHMMSS}/{file_name}`, in UTC.
 pub fn object_key(prefix: &str, at: DateTime<Utc>, file_name: &str) -> String {
     format!("{prefix}{}/{file_name}", at.format("%Y/%m/%d/%H%M%S"))
@@ -103,6 +112,16 @@ mod tests {
         assert_eq!(key_time(Some(a), Some(b), c), a);
         assert_eq!(key_time(None, Some(b), c), b);
         assert_eq!(key_time(None, None, c), c);
+    }
+
+    #[test]
+    fn posted_at_must_be_plausible() {
+        let now = at("2026-11-24T20:30:15Z");
+        assert!(plausible_time(at("2026-11-25T20:00:00Z"), now));
+        assert!(plausible_time(at("1970-01-01T00:00:00Z"), now));
+        assert!(!plausible_time(at("2026-11-25T20:30:16Z"), now));
+        assert!(!plausible_time(at("1969-12-31T23:59:59Z"), now));
+        assert!(!plausible_time(at("9999-12-31T23:59:59Z"), now));
     }
 
     #[test]

@@ -202,6 +202,12 @@ impl Ingestor {
         event_time: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<StoredObject> {
+        if let Some(posted_at) = item.posted_at.filter(|t| !key::plausible_time(*t, now)) {
+            return Err(IngestError::InvalidRequest(format!(
+                "posted_at {} is before 1970 or more than a day ahead of now",
+                posted_at.to_rfc3339()
+            )));
+        }
         let target = Target {
             wanted_name: item.file_name,
             declared_type: item.declared_type,

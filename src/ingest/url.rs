@@ -106,9 +106,14 @@ impl Ingestor {
         expected_sha256: Option<&str>,
     ) -> Result<Streamed> {
         let upload_id = self.store.start_upload(key, sniffed.mime, &target.metadata).await?;
-        let mut upload = OpenUpload { store: self.store.clone(), key: key.to_owned(), upload_id: Some(upload_id) };
+        let mut upload = OpenUpload {
+            store: self.store.clone(),
+            key: key.to_owned(),
+            upload_id: Some(upload_id),
+            parts: JoinSet::new(),
+        };
         let result = async {
-            let (parts, sha256_hex, size) = self.send_parts(&upload, head, body).await?;
+            let (parts, sha256_hex, size) = self.send_parts(&mut upload, head, body).await?;
             if expected_sha256.is_some_and(|expected| expected != sha256_hex) {
                 return Err(IngestError::FetchFailed("the content changed between two fetches of the URL".into()));
             }
@@ -125,7 +130,7 @@ impl Ingestor {
 
     async fn send_parts(
         &self,
-        upload: &OpenUpload,
+        upload: &mut OpenUpload,
         head: Head,
         mut body: Body,
     ) -> Result<(Vec<UploadedPart>, String, u64)> {
@@ -141,7 +146,6 @@ impl Ingestor {
         }
         let mut buffer = head.filled;
         let mut pending = head.pending;
-        let mut in_flight = JoinSet::new();
         let mut parts = Vec::new();
         let mut number = 0;
         loop {
@@ -173,17 +177,17 @@ impl Ingestor {
             let last = buffer.len() < PART_SIZE;
             let part =
                 std::mem::replace(&mut buffer, BytesMut::with_capacity(if last { 0 } else { PART_SIZE })).freeze();
-            if in_flight.len() == PARTS_IN_FLIGHT {
-                parts.push(joined(in_flight.join_next().await)?);
+            if upload.parts.len() == PARTS_IN_FLIGHT {
+                parts.push(joined(upload.parts.join_next().await)?);
             }
             number += 1;
             let (store, key, id) = (upload.store.clone(), upload.key.clone(), upload.id().to_owned());
-            in_flight.spawn(async move { store.upload_part(&key, &id, number, part).await });
+            upload.parts.spawn(async move { store.upload_part(&key, &id, number, part).await });
             if last {
                 break;
             }
         }
-        while let Some(done) = in_flight.join_next().await {
+        while let Some(done) = upload.parts.join_next().await {
             parts.push(joined(Some(done))?);
         }
         parts.sort_by_key(|p| p.number);
@@ -211,11 +215,13 @@ impl Ingestor {
 }
 
 /// An upload that is aborted unless it completed, even when its future is dropped midway
-/// (for example at a queue batch's deadline).
+/// (for example at a queue batch's deadline). Parts still uploading are waited for first: a
+/// part that lands after the abort would be kept, and billed.
 struct OpenUpload {
     store: Arc<dyn ObjectStore>,
     key: String,
     upload_id: Option<String>,
+    parts: JoinSet<Result<UploadedPart>>,
 }
 
 impl OpenUpload {
@@ -228,10 +234,8 @@ impl OpenUpload {
     }
 
     async fn abort(&mut self) {
-        if let Some(id) = self.upload_id.take()
-            && let Err(err) = self.store.abort_upload(&self.key, &id).await
-        {
-            warn!(key = %self.key, error = %err, "could not abort a multipart upload");
+        if let Some(id) = self.upload_id.take() {
+            abort_after(std::mem::take(&mut self.parts), self.store.clone(), &self.key, &id).await;
         }
     }
 }
@@ -239,13 +243,17 @@ impl OpenUpload {
 impl Drop for OpenUpload {
     fn drop(&mut self) {
         if let Some(id) = self.upload_id.take() {
-            let (store, key) = (self.store.clone(), std::mem::take(&mut self.key));
-            tokio::spawn(async move {
-                if let Err(err) = store.abort_upload(&key, &id).await {
-                    warn!(key = %key, error = %err, "could not abort a multipart upload");
-                }
-            });
+            let (store, key, parts) =
+                (self.store.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.parts));
+            tokio::spawn(async move { abort_after(parts, store, &key, &id).await });
         }
+    }
+}
+
+async fn abort_after(mut parts: JoinSet<Result<UploadedPart>>, store: Arc<dyn ObjectStore>, key: &str, id: &str) {
+    while parts.join_next().await.is_some() {}
+    if let Err(err) = store.abort_upload(key, id).await {
+        warn!(key = %key, error = %err, "could not abort a multipart upload");
     }
 }
 
