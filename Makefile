@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: build check fmt lint test test-deps demo watch invoke deploy bench bench-url clean
+.PHONY: build check fmt lint test test-deps demo watch invoke deploy bench bench-smoke bench-url clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -38,7 +38,24 @@ deploy: build
 	SAM_CLI_TELEMETRY=0 sam deploy --guided
 
 # Benchmarks print ratios measured side by side in one run; they are not part of `make test`.
-bench: bench-url
+# floor-default is the same bare Lambda built as the SDK's examples would: default release
+# profile and aws-lc's jitter entropy left on.
+DEFAULT_BUILD = AWS_LC_SYS_NO_JITTER_ENTROPY=0 CARGO_PROFILE_RELEASE_LTO=false \
+	CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_STRIP=none \
+	cargo build -p floor --target-dir target/bench-default
+
+bench: build
+	cargo build --release -p image-ingest -p local-s3 -p floor -p bench
+	$(DEFAULT_BUILD) --release
+	env $$(bench/setup.sh) BENCH_OUT=bench target/release/lambda-bench
+	target/release/url-stream
+
+# A few iterations of everything, on debug builds, to prove the harness end to end (CI runs it).
+bench-smoke:
+	cargo build -p image-ingest -p local-s3 -p floor -p bench
+	$(DEFAULT_BUILD)
+	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_WARM=3 target/debug/lambda-bench
+	BENCH_PROFILE=debug BENCH_URL_BYTES=20000000 BENCH_ROUNDS=1 target/debug/url-stream
 
 bench-url:
 	cargo build --release -p image-ingest -p bench

@@ -72,3 +72,45 @@ fn body(block: Bytes, size: u64) -> Response<http_body_util::combinators::BoxBod
         .body(BodyExt::boxed(StreamBody::new(stream)))
         .unwrap()
 }
+
+/// Serves a small PNG at every path after waiting `delay`, counting requests at once.
+pub struct SlowOrigin {
+    pub base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SlowOrigin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SlowOrigin {
+    pub async fn start(delay: std::time::Duration, png: Bytes) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                let _ = socket.set_nodelay(true);
+                let png = png.clone();
+                let service = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+                    let png = png.clone();
+                    async move {
+                        tokio::time::sleep(delay).await;
+                        let body = http_body_util::Full::new(png).map_err(|never| match never {}).boxed();
+                        Ok::<_, Infallible>(Response::builder().header("content-type", "image/png").body(body).unwrap())
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service),
+                );
+            }
+        });
+        Self { base, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}

@@ -87,6 +87,11 @@ async fn serve(
                         "arn:aws:lambda:us-east-1:123456789012:function:bench",
                     )
                     .header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+                    // awslambdaric 4.x's client crashes (SIGSEGV) on a `next` answer without
+                    // these, which Lambda itself always sends.
+                    .header("Lambda-Runtime-Invocation-Id", format!("bench-{id}"))
+                    .header("Lambda-Runtime-Aws-Tenant-Id", "bench")
+                    .header("Content-Type", "application/json")
                     .body(Full::new(event))
                     .unwrap());
             }

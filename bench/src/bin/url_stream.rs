@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bench::origin::BigOrigin;
+use bench::processes::binaries;
 use bench::runtime_api::{Answer, RuntimeApi};
 use bench::s3::S3Server;
-use bench::{median, mib, peak_rss, release_binary};
+use bench::{median, mib, peak_rss};
 use bytes::BytesMut;
 use futures::StreamExt;
 use image_ingest::ingest::{PART_SIZE, PARTS_IN_FLIGHT};
@@ -30,7 +31,8 @@ async fn main() {
     let s3 = S3Server::start(&[BUCKET]).await;
     let origin = BigOrigin::start(size).await;
     let mut api = RuntimeApi::start().await;
-    let mut function = Command::new(release_binary("image-ingest"))
+    let profile = std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "release".into());
+    let mut function = Command::new(binaries(&profile).join("image-ingest"))
         .env_clear()
         .envs(s3.env())
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)

@@ -1,0 +1,37 @@
+//! The physical floor for the benchmarks: decode the body, PutObject it, answer. No checks, no
+//! sniffing, no conditional write, no key scheme beyond the path's last segment.
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let bucket = std::env::var("BUCKET_NAME")?;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let force_path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
+    let client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config).force_path_style(force_path_style).build(),
+    );
+    lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
+        let (client, bucket) = (&client, &bucket);
+        async move {
+            let request = event.payload;
+            let body = request.body.unwrap_or_default();
+            let bytes = if request.is_base64_encoded {
+                base64::engine::general_purpose::STANDARD.decode(body)?
+            } else {
+                body.into_bytes()
+            };
+            let key = request.raw_path.unwrap_or_default().rsplit('/').next().unwrap_or("object").to_owned();
+            client.put_object().bucket(bucket).key(&key).body(ByteStream::from(bytes)).send().await?;
+            let mut response = ApiGatewayV2httpResponse::default();
+            response.status_code = 201;
+            response.body = Some(Body::Text(serde_json::json!({ "key": key }).to_string()));
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what `make bench` needs and prints the settings for the harness:
+# stunnel4 (Debian), awslambdaric and boto3 in a venv (PyPI), and a CA of the bench's own in
+# the system trust store with a certificate for 127.0.0.1 that stunnel serves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=target/bench-tls
+venv=target/bench-venv
+
+if ! command -v stunnel4 >/dev/null 2>&1 && ! command -v stunnel >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4) >&2 \
+      || echo "setup: stunnel4 could not be installed; the HTTPS leg will be skipped" >&2
+  else
+    echo "setup: not root, stunnel4 not installed; the HTTPS leg will be skipped" >&2
+  fi
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check awslambdaric boto3 >&2
+fi
+
+ca_name=image-ingest-bench-ca
+if [ ! -f "$out/server.pem" ]; then
+  mkdir -p "$out"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$ca_name" \
+    -keyout "$out/ca.key" -out "$out/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$out/server.key" -out "$out/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$out/ext.cnf"
+  openssl x509 -req -in "$out/server.csr" -CA "$out/ca.pem" -CAkey "$out/ca.key" -CAcreateserial \
+    -days 30 -extfile "$out/ext.cnf" -out "$out/server.crt" 2>/dev/null
+  cat "$out/server.crt" "$out/server.key" >"$out/server.pem"
+fi
+if [ "$(id -u)" = 0 ]; then
+  if ! cmp -s "$out/ca.pem" "/usr/local/share/ca-certificates/$ca_name.crt"; then
+    cp "$out/ca.pem" "/usr/local/share/ca-certificates/$ca_name.crt"
+    update-ca-certificates >/dev/null 2>&1
+  fi
+  echo "BENCH_TLS_DIR=$PWD/$out"
+else
+  echo "setup: not root, the bench CA is not trusted; the HTTPS leg will be skipped" >&2
+fi
+echo "BENCH_PYTHON=$PWD/$venv/bin/python"

@@ -1,0 +1,453 @@
+//! `make bench`: image-ingest side by side with the bare-SDK floor (our build settings and the
+//! SDK's defaults) and the boto3 handler users write today, each driven as Lambda drives it,
+//! through a Runtime API served here, against the local S3 server on tmpfs, over plain HTTP
+//! and over HTTPS (stunnel in front). Contenders run in alternating rounds; the report gives
+//! medians over the rounds and the ratios between contenders.
+//!
+//! Settings (environment): BENCH_ROUNDS (5), BENCH_WARM (100 invocations per round),
+//! BENCH_PROFILE (`release`; `debug` for the smoke run), BENCH_TLS_DIR (from bench/setup.sh),
+//! BENCH_PYTHON (the interpreter with awslambdaric and boto3), BENCH_OUT (where RESULTS.md and
+//! the chart go; unset: print only).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use bench::origin::SlowOrigin;
+use bench::processes::{LocalS3, Running, Tls, binaries};
+use bench::runtime_api::{Answer, RuntimeApi};
+use bench::s3::{ACCESS_KEY, REGION, SECRET_KEY};
+use bench::{median, mib, ms, peak_rss, percentile};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+const BUCKET: &str = "bench";
+const PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// One way of running a function process.
+struct Contender {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+    dir: Option<PathBuf>,
+}
+
+/// What one contender measured on one leg.
+#[derive(Default)]
+struct Samples {
+    cold: Vec<Duration>,
+    warm: Vec<Duration>,
+    rss: Vec<u64>,
+}
+
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+#[tokio::main]
+async fn main() {
+    let rounds: usize = setting("BENCH_ROUNDS", "5").parse().expect("BENCH_ROUNDS is a number");
+    let warm: usize = setting("BENCH_WARM", "100").parse().expect("BENCH_WARM is a number");
+    let profile = setting("BENCH_PROFILE", "release");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let bin = binaries(&profile);
+    let default_bin = root.join("target/bench-default").join(&profile);
+    let python = setting("BENCH_PYTHON", "python3");
+
+    let contenders = vec![
+        Contender { name: "image-ingest", program: bin.join("image-ingest"), args: vec![], dir: None },
+        Contender { name: "floor", program: bin.join("floor"), args: vec![], dir: None },
+        Contender { name: "floor-default", program: default_bin.join("floor"), args: vec![], dir: None },
+        Contender {
+            name: "peer (boto3)",
+            program: PathBuf::from(&python),
+            args: vec!["-m".into(), "awslambdaric".into(), "app.handler".into()],
+            dir: Some(root.join("bench/peer")),
+        },
+    ];
+    // BENCH_ONLY=name,name runs a subset (for looking into one contender).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let contenders: Vec<Contender> = contenders
+        .into_iter()
+        .filter(|c| only.as_deref().is_none_or(|o| o.split(',').any(|n| c.name.starts_with(n))))
+        .collect();
+    for c in &contenders {
+        if c.dir.is_none() {
+            assert!(c.program.is_file(), "{} is not built: run make bench", c.program.display());
+        }
+    }
+
+    let s3 = LocalS3::start(&bin.join("local-s3"), BUCKET);
+    let tls = std::env::var("BENCH_TLS_DIR").ok().and_then(|dir| Tls::start(Path::new(&dir), s3.port));
+    let mut legs = vec![("http", format!("http://127.0.0.1:{}", s3.port))];
+    match &tls {
+        Some(tls) => legs.push(("https", format!("https://127.0.0.1:{}", tls.port))),
+        None => println!("HTTPS leg skipped: no stunnel or no bench CA (bench/setup.sh makes both)"),
+    }
+    let payload = png_payload();
+    println!(
+        "{rounds} rounds x {} contenders x {} legs; {warm} warm invocations per round",
+        contenders.len(),
+        legs.len()
+    );
+
+    let mut results: Vec<Vec<Samples>> = Vec::new();
+    for (leg, endpoint) in &legs {
+        let mut leg_samples: Vec<Samples> = contenders.iter().map(|_| Samples::default()).collect();
+        for round in 0..rounds {
+            for (contender, samples) in contenders.iter().zip(leg_samples.iter_mut()) {
+                measure(contender, endpoint, &payload, warm, &format!("{leg}-{round}"), samples).await;
+            }
+            s3.clear(BUCKET);
+            println!("  {leg} round {} done", round + 1);
+        }
+        results.push(leg_samples);
+    }
+
+    let sqs = sqs_concurrency(&contenders[0], &legs[0].1).await;
+    let sizes = binary_sizes(&root, &contenders);
+    let report = report(&legs, &contenders, &results, sqs, &sizes, rounds, warm);
+    println!("\n{report}");
+    if let Ok(out) = std::env::var("BENCH_OUT") {
+        let out = PathBuf::from(out);
+        std::fs::write(out.join("RESULTS.md"), results_page(&report)).unwrap();
+        std::fs::write(out.join("warm-latency.svg"), chart(&legs, &contenders, &results)).unwrap();
+        println!("written: {}, {}", out.join("RESULTS.md").display(), out.join("warm-latency.svg").display());
+    }
+}
+
+/// A 64 KiB PNG-prefixed body, base64 as API Gateway v2 sends binary.
+fn png_payload() -> String {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    while bytes.len() < PAYLOAD_BYTES {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(PAYLOAD_BYTES);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn api_event(payload: &str, name: &str) -> Bytes {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let path = format!("/images/{name}.png");
+    let event = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": "image/png", "host": "bench.execute-api.us-east-1.amazonaws.com"},
+        "requestContext": {"accountId": "123456789012", "apiId": "bench", "domainName": "bench.execute-api.us-east-1.amazonaws.com",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": name, "routeKey": "$default", "stage": "$default", "timeEpoch": now},
+        "body": payload, "isBase64Encoded": true
+    });
+    Bytes::from(event.to_string())
+}
+
+fn spawn(contender: &Contender, endpoint: &str, api: &RuntimeApi) -> Running {
+    let mut command = Command::new(&contender.program);
+    command
+        .args(&contender.args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_S3", endpoint)
+        .env("S3_FORCE_PATH_STYLE", "true")
+        .env("BUCKET_NAME", BUCKET)
+        // botocore does not read the system trust store by itself.
+        .env("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+        .stdout(if std::env::var("BENCH_VERBOSE").is_ok() { Stdio::inherit() } else { Stdio::null() })
+        .stderr(if std::env::var("BENCH_VERBOSE").is_ok() { Stdio::inherit() } else { Stdio::null() });
+    if let Some(dir) = &contender.dir {
+        command.current_dir(dir).env("PYTHONPATH", dir);
+    }
+    if std::env::var("BENCH_VERBOSE").is_ok() {
+        eprintln!("spawning {command:?}");
+    }
+    Running(command.spawn().unwrap_or_else(|e| panic!("{} starts: {e}", contender.name)))
+}
+
+fn check(contender: &Contender, answer: Answer) {
+    let ok = match &answer {
+        Answer::Response(body) => {
+            serde_json::from_slice::<Value>(body).ok().and_then(|v| v["statusCode"].as_u64()) == Some(201)
+        }
+        Answer::Error(_) => false,
+    };
+    assert!(ok, "{} did not store the object: {answer:?}", contender.name);
+}
+
+/// One process: the cold start, then `warm` invocations. Each process gets a Runtime API of its
+/// own, so a long-poll left over from a killed process can never take its events.
+async fn measure(contender: &Contender, endpoint: &str, payload: &str, warm: usize, tag: &str, samples: &mut Samples) {
+    let api = &mut RuntimeApi::start().await;
+    api.push(api_event(payload, &format!("cold-{tag}")));
+    let started = Instant::now();
+    let process = spawn(contender, endpoint, api);
+    let answer = tokio::time::timeout(Duration::from_secs(60), api.answer())
+        .await
+        .unwrap_or_else(|_| panic!("{} answered within 60 s (BENCH_VERBOSE=1 shows its stderr)", contender.name));
+    samples.cold.push(started.elapsed());
+    check(contender, answer);
+    for i in 0..warm {
+        api.push(api_event(payload, &format!("warm-{tag}-{i}")));
+        let started = Instant::now();
+        let answer = api.answer().await;
+        samples.warm.push(started.elapsed());
+        check(contender, answer);
+    }
+    samples.rss.push(peak_rss(process.0.id()).unwrap_or(0));
+    drop(process);
+}
+
+/// Ten SQS records whose URLs answer after 200 ms, against a batch of one.
+async fn sqs_concurrency(ours: &Contender, endpoint: &str) -> Option<(Duration, Duration)> {
+    let api = &mut RuntimeApi::start().await;
+    let origin =
+        SlowOrigin::start(Duration::from_millis(200), Bytes::from_static(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")).await;
+    let process = spawn_with_private(ours, endpoint, api);
+    let batch = |count: usize, tag: &str| {
+        let records: Vec<Value> = (0..count)
+            .map(|i| {
+                json!({"messageId": format!("{tag}-{i}"), "receiptHandle": "x", "eventSource": "aws:sqs",
+                       "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench", "awsRegion": REGION,
+                       "attributes": {"SentTimestamp": "1795552215000"},
+                       "body": json!({"url": origin.url(&format!("/{tag}/{i}.png"))}).to_string()})
+            })
+            .collect();
+        Bytes::from(json!({ "Records": records }).to_string())
+    };
+    let (warmup, _) = timed(api, batch(1, "warmup")).await;
+    let ok = |answer: &Answer| matches!(answer, Answer::Response(b) if b.as_ref() == br#"{"batchItemFailures":[]}"#);
+    if !ok(&warmup) {
+        println!("SQS figure skipped: the warm-up batch failed: {warmup:?}");
+        return None;
+    }
+    let (one, single) = timed(api, batch(1, "one")).await;
+    let (ten, batch_of_ten) = timed(api, batch(10, "ten")).await;
+    assert!(ok(&one) && ok(&ten), "SQS batches stored every record: {one:?} {ten:?}");
+    drop(process);
+    Some((single, batch_of_ten))
+}
+
+async fn timed(api: &mut RuntimeApi, event: Bytes) -> (Answer, Duration) {
+    api.push(event);
+    let started = Instant::now();
+    (api.answer().await, started.elapsed())
+}
+
+/// Our function with FETCH_ALLOW_PRIVATE, because the bench's origin is on loopback.
+fn spawn_with_private(ours: &Contender, endpoint: &str, api: &RuntimeApi) -> Running {
+    let wrapper = Contender { name: ours.name, program: PathBuf::from("env"), args: vec![], dir: None };
+    let mut args = vec!["FETCH_ALLOW_PRIVATE=true".to_owned(), ours.program.to_string_lossy().into_owned()];
+    args.extend(ours.args.iter().cloned());
+    spawn(&Contender { args, ..wrapper }, endpoint, api)
+}
+
+fn binary_sizes(root: &Path, contenders: &[Contender]) -> Vec<(String, Option<u64>)> {
+    let size = |p: &Path| std::fs::metadata(p).ok().map(|m| m.len());
+    let mut sizes: Vec<(String, Option<u64>)> = contenders
+        .iter()
+        .filter(|c| c.dir.is_none())
+        .map(|c| (format!("{} (x86_64)", c.name), size(&c.program)))
+        .collect();
+    sizes.push((
+        "image-ingest (arm64, cargo lambda build)".into(),
+        size(&root.join("target/lambda/image-ingest/bootstrap")),
+    ));
+    sizes
+}
+
+fn report(
+    legs: &[(&str, String)],
+    contenders: &[Contender],
+    results: &[Vec<Samples>],
+    sqs: Option<(Duration, Duration)>,
+    sizes: &[(String, Option<u64>)],
+    rounds: usize,
+    warm: usize,
+) -> String {
+    let mut out = String::new();
+    for ((leg, _), samples) in legs.iter().zip(results) {
+        let _ = writeln!(
+            out,
+            "### {} leg ({rounds} rounds, {} warm invocations each)\n",
+            leg.to_uppercase(),
+            warm * rounds
+        );
+        let _ = writeln!(out, "| contender | cold start | warm median | warm p99 | peak RSS |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for (c, s) in contenders.iter().zip(samples) {
+            let rss = s.rss.iter().copied().max().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                c.name,
+                ms(median(&s.cold)),
+                ms(median(&s.warm)),
+                ms(percentile(&s.warm, 99.0)),
+                mib(rss)
+            );
+        }
+        let ours = &samples[0];
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        let rss = |s: &Samples| s.rss.iter().copied().max().unwrap_or(1) as f64;
+        let (floor, default, peer) = (&samples[1], &samples[2], &samples[3]);
+        let cold_floor = ratio(median(&ours.cold), median(&floor.cold));
+        let cold_default = ratio(median(&ours.cold), median(&default.cold));
+        let warm_floor = ratio(median(&ours.warm), median(&floor.warm));
+        let rss_floor = rss(ours) / rss(floor);
+        let rss_peer = rss(ours) / rss(peer);
+        let _ = writeln!(out);
+        let _ = writeln!(out, "| ratio (image-ingest / other) | measured | target |");
+        let _ = writeln!(out, "|---|---|---|");
+        let _ =
+            writeln!(out, "| cold start / floor | {cold_floor:.2} | at most 1.30: {} |", verdict(cold_floor <= 1.3));
+        if *leg == "https" {
+            let _ = writeln!(
+                out,
+                "| cold start / floor-default | {cold_default:.2} | at most 0.50: {} |",
+                verdict(cold_default <= 0.5)
+            );
+        } else {
+            let _ = writeln!(out, "| cold start / floor-default | {cold_default:.2} | (HTTPS leg only) |");
+        }
+        let _ =
+            writeln!(out, "| warm median / floor | {warm_floor:.2} | at most 1.15: {} |", verdict(warm_floor <= 1.15));
+        let _ = writeln!(out, "| peak RSS / floor | {rss_floor:.2} | at most 1.50: {} |", verdict(rss_floor <= 1.5));
+        let _ = writeln!(out, "| peak RSS / peer | {rss_peer:.2} | at most 0.33: {} |", verdict(rss_peer <= 1.0 / 3.0));
+        let _ = writeln!(out, "| cold start / peer | {:.2} | |", ratio(median(&ours.cold), median(&peer.cold)));
+        let _ = writeln!(out, "| warm median / peer | {:.2} | |\n", ratio(median(&ours.warm), median(&peer.warm)));
+    }
+    let _ = writeln!(out, "### SQS batch concurrency (image-ingest, plain HTTP)\n");
+    match sqs {
+        Some((one, ten)) => {
+            let _ = writeln!(out, "| batch | wall time |\n|---|---|");
+            let _ = writeln!(out, "| 1 URL record (origin waits 200 ms) | {} |", ms(one));
+            let _ = writeln!(
+                out,
+                "| 10 URL records | {} ({:.2} x one) |\n",
+                ms(ten),
+                ten.as_secs_f64() / one.as_secs_f64()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "skipped (see the message above)\n");
+        }
+    }
+    let _ = writeln!(out, "### Binary size (stripped)\n\n| binary | size |\n|---|---|");
+    for (name, size) in sizes {
+        let shown = size.map_or_else(|| "not built (make build)".to_owned(), mib);
+        let _ = writeln!(out, "| {name} | {shown} |");
+    }
+    out
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+fn results_page(report: &str) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let kernel = Command::new("uname")
+        .arg("-sr")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let date = Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "# Benchmark results\n\nMeasured by `make bench` on {date}: {cores} cores ({cpu}), {kernel}.\n\
+         Absolute times on these shared machines are noise; the ratios were measured side by side in one run.\n\n\
+         ![warm latency](warm-latency.svg)\n\n{report}"
+    )
+}
+
+/// The warm latency distributions as cumulative curves, one panel per leg.
+fn chart(legs: &[(&str, String)], contenders: &[Contender], results: &[Vec<Samples>]) -> String {
+    let colours = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"];
+    let (panel_w, panel_h, margin) = (460.0, 300.0, 50.0);
+    let width = margin + legs.len() as f64 * (panel_w + margin);
+    let height = panel_h + 2.0 * margin + 20.0 * contenders.len() as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    for (panel, ((leg, _), samples)) in legs.iter().zip(results).enumerate() {
+        let x0 = margin + panel as f64 * (panel_w + margin);
+        let y0 = margin;
+        let max =
+            samples.iter().map(|s| percentile(&s.warm, 99.0)).max().unwrap_or(Duration::from_millis(1)).as_secs_f64()
+                * 1000.0;
+        let max = max.max(0.1) * 1.1;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">warm invocation latency, {leg} (cumulative share)</text>",
+            y0 - 15.0
+        );
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{x0}\" y=\"{y0}\" width=\"{panel_w}\" height=\"{panel_h}\" fill=\"none\" stroke=\"#888\"/>"
+        );
+        for tick in 0..=4 {
+            let v = max * tick as f64 / 4.0;
+            let x = x0 + panel_w * tick as f64 / 4.0;
+            let _ =
+                writeln!(svg, "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{v:.1} ms</text>", y0 + panel_h + 15.0);
+        }
+        for (i, (c, s)) in contenders.iter().zip(samples).enumerate() {
+            let mut sorted: Vec<f64> = s.warm.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+            sorted.sort_by(f64::total_cmp);
+            let n = sorted.len().max(1) as f64;
+            let points: Vec<String> = sorted
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v <= max)
+                .map(|(k, v)| {
+                    format!("{:.1},{:.1}", x0 + panel_w * v / max, y0 + panel_h - panel_h * (k as f64 + 1.0) / n)
+                })
+                .collect();
+            let _ = writeln!(
+                svg,
+                "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>",
+                colours[i % 4],
+                points.join(" ")
+            );
+            let ly = y0 + panel_h + 35.0 + 18.0 * i as f64;
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{x0}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/>",
+                ly - 10.0,
+                colours[i % 4]
+            );
+            let _ = writeln!(
+                svg,
+                "<text x=\"{}\" y=\"{ly}\">{} (median {})</text>",
+                x0 + 18.0,
+                c.name,
+                ms(median(&s.warm))
+            );
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
