@@ -145,6 +145,13 @@ impl Catalog {
         if !self.allowed.allows(&content_type) {
             return Err(IngestError::UnsupportedMediaType(format!("content type {content_type} is not allowed")));
         }
+        // These bytes are never sniffed, and an SVG can carry script that runs when it is served
+        // back from the bucket: it must be allowed by name, not by `image/*`.
+        if content_type == "image/svg+xml" && !self.allowed.names(&content_type) {
+            return Err(IngestError::UnsupportedMediaType(
+                "image/svg+xml uploads must be listed by name in ALLOWED_CONTENT_TYPES".into(),
+            ));
+        }
         if request.size == 0 {
             return Err(IngestError::EmptyObject);
         }

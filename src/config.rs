@@ -77,12 +77,33 @@ impl Config {
         if batch_concurrency == 0 {
             return Err(invalid("BATCH_CONCURRENCY", "0", "must be at least 1"));
         }
+        let max_object_bytes: u64 = number(&get, "MAX_OBJECT_BYTES", 100 * 1024 * 1024)?;
+        // A streamed object's sha256 metadata is written by CopyObject, which stops at 5 GiB.
+        if !(1..=5 << 30).contains(&max_object_bytes) {
+            return Err(invalid(
+                "MAX_OBJECT_BYTES",
+                &max_object_bytes.to_string(),
+                "must be from 1 to 5368709120 (5 GiB)",
+            ));
+        }
+        let fetch_timeout_ms: u64 = number(&get, "FETCH_TIMEOUT_MS", 15_000)?;
+        if fetch_timeout_ms == 0 {
+            return Err(invalid("FETCH_TIMEOUT_MS", "0", "must be at least 1"));
+        }
+        let presign_ttl_secs: u64 = number(&get, "PRESIGN_TTL_SECS", 300)?;
+        if !(1..=604_800).contains(&presign_ttl_secs) {
+            return Err(invalid(
+                "PRESIGN_TTL_SECS",
+                &presign_ttl_secs.to_string(),
+                "must be from 1 to 604800 (7 days)",
+            ));
+        }
         Ok(Self {
             bucket,
             key_prefix,
-            max_object_bytes: number(&get, "MAX_OBJECT_BYTES", 100 * 1024 * 1024)?,
+            max_object_bytes,
             allowed_content_types,
-            fetch_timeout: Duration::from_millis(number(&get, "FETCH_TIMEOUT_MS", 15_000)?),
+            fetch_timeout: Duration::from_millis(fetch_timeout_ms),
             fetch_max_redirects: number(&get, "FETCH_MAX_REDIRECTS", 5)?,
             fetch_allow_private: flag(&get, "FETCH_ALLOW_PRIVATE")?,
             expected_bucket_owner: get("EXPECTED_BUCKET_OWNER"),
@@ -97,7 +118,7 @@ impl Config {
                 .unwrap_or_default(),
             force_path_style: flag(&get, "S3_FORCE_PATH_STYLE")?,
             batch_concurrency,
-            presign_ttl: Duration::from_secs(number(&get, "PRESIGN_TTL_SECS", 300)?),
+            presign_ttl: Duration::from_secs(presign_ttl_secs),
         })
     }
 }
@@ -191,6 +212,9 @@ mod tests {
         assert!(err.to_string().contains("S3_FORCE_PATH_STYLE"), "{err}");
         assert!(config(&[("BUCKET_NAME", "pics"), ("BATCH_CONCURRENCY", "0")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("KEY_PREFIX", "/abs")]).is_err());
+        assert!(config(&[("BUCKET_NAME", "pics"), ("MAX_OBJECT_BYTES", "6000000000")]).is_err());
+        assert!(config(&[("BUCKET_NAME", "pics"), ("PRESIGN_TTL_SECS", "604801")]).is_err());
+        assert!(config(&[("BUCKET_NAME", "pics"), ("FETCH_TIMEOUT_MS", "0")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("ALLOWED_CONTENT_TYPES", "png")]).is_err());
     }
 }

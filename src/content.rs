@@ -72,6 +72,11 @@ impl ContentTypePolicy {
         Ok(Self { patterns })
     }
 
+    /// Whether `mime` is listed by name, not only through a wildcard.
+    pub fn names(&self, mime: &str) -> bool {
+        self.patterns.iter().any(|p| p.eq_ignore_ascii_case(mime))
+    }
+
     /// Whether `mime` matches one of the patterns.
     pub fn allows(&self, mime: &str) -> bool {
         let mime = mime.to_ascii_lowercase();

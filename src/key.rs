@@ -27,6 +27,8 @@ pub fn plausible_time(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
 
 /// `{prefix}{YYYY}/{MM}/{DD}/{HHMMSS}/{file_name}`, in UTC.
 pub fn object_key(prefix: &str, at: DateTime<Utc>, file_name: &str) -> String {
+    // A leap second (23:59:60) would print as second 60; keys use 23:59:59.
+    let at = DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at);
     format!("{prefix}{}/{file_name}", at.format("%Y/%m/%d/%H%M%S"))
 }
 
@@ -104,6 +106,7 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 1, 4, 3, 5, 9).unwrap();
         assert_eq!(object_key("images/", t, "tabby.jpg"), "images/2026/01/04/030509/tabby.jpg");
         assert_eq!(object_key("", at("2026-11-24T21:30:15+01:00"), "a.png"), "2026/11/24/203015/a.png");
+        assert_eq!(object_key("", at("2016-12-31T23:59:60Z"), "a.png"), "2016/12/31/235959/a.png");
     }
 
     #[test]

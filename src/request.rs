@@ -12,8 +12,9 @@ use crate::error::{IngestError, Result};
 
 /// Most items one request may carry; more is refused whole, so one call stays bounded.
 pub const MAX_ITEMS: usize = 100;
-/// Most bytes of user metadata (keys plus values) per item, as S3 allows.
-pub const MAX_METADATA_BYTES: usize = 2048;
+/// Most bytes of user metadata (keys plus values) per item: S3's 2 KiB for user metadata,
+/// less the `sha256` entry (6 + 64 bytes) the function adds to every object.
+pub const MAX_METADATA_BYTES: usize = 2048 - 6 - 64;
 /// Metadata keys the function writes itself.
 const RESERVED_METADATA: &[&str] = &["sha256"];
 
@@ -106,6 +107,10 @@ pub fn parse_request(value: Value) -> Result<Vec<Result<Item>>> {
 }
 
 fn parse_item(value: Value) -> Result<Item> {
+    // serde would also read a struct from an array of its fields in order.
+    if !value.is_object() {
+        return Err(IngestError::InvalidRequest("an item must be a JSON object".into()));
+    }
     let input: ItemInput =
         serde_json::from_value(value).map_err(|e| IngestError::InvalidRequest(format!("invalid item: {e}")))?;
     let payload = match (input.url, input.data) {
@@ -132,7 +137,8 @@ fn parse_item(value: Value) -> Result<Item> {
 
 /// Parses a URL and refuses schemes other than http and https, and userinfo.
 pub fn parse_url(raw: &str) -> Result<Url> {
-    let url = Url::parse(raw).map_err(|e| IngestError::InvalidRequest(format!("url {raw:?} is not a URL: {e}")))?;
+    // The text is not echoed: it may carry tokens in its query.
+    let url = Url::parse(raw).map_err(|e| IngestError::InvalidRequest(format!("url is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(IngestError::UrlNotAllowed(format!("scheme {:?} is not allowed; use http or https", url.scheme())));
     }
@@ -144,7 +150,12 @@ pub fn parse_url(raw: &str) -> Result<Url> {
 
 fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<()> {
     let mut total = 0;
+    let mut seen = std::collections::HashSet::new();
     for (key, value) in metadata {
+        // S3 sends metadata as headers, whose names ignore case.
+        if !seen.insert(key.to_ascii_lowercase()) {
+            return Err(IngestError::InvalidRequest(format!("metadata key {key:?} is given twice (keys ignore case)")));
+        }
         let key_ok = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !key_ok {
             return Err(IngestError::InvalidRequest(format!(
@@ -217,7 +228,11 @@ mod tests {
     fn posted_at_and_metadata_are_checked() {
         assert_eq!(one(json!({"data": "aGk=", "posted_at": "yesterday"})).unwrap_err().code(), "invalid_request");
         let big = json!({"data": "aGk=", "metadata": {"k": "v".repeat(MAX_METADATA_BYTES)}});
-        assert!(one(big).unwrap_err().to_string().contains("at most 2048"));
+        assert!(one(big).unwrap_err().to_string().contains("at most 1978"));
+        let fits = json!({"data": "aGk=", "metadata": {"k": "v".repeat(MAX_METADATA_BYTES - 1)}});
+        assert!(one(fits).is_ok());
+        assert!(one(json!({"data": "aGk=", "metadata": {"Source": "a", "source": "b"}})).is_err());
+        assert_eq!(one(json!(["http://x/", null, "a.png"])).unwrap_err().code(), "invalid_request");
         assert!(one(json!({"data": "aGk=", "metadata": {"sha256": "x"}})).is_err());
         assert!(one(json!({"data": "aGk=", "metadata": {"bad key": "x"}})).is_err());
         assert!(one(json!({"data": "aGk=", "metadata": {"k": "naïve"}})).is_err());

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::app::App;
 use crate::catalog::{ListQuery, UploadRequest};
 use crate::error::{IngestError, Result};
+use crate::fetch::file_name_from_disposition;
 use crate::ingest::{Batch, Ingestor, Source, StoredObject, decode_base64};
 use crate::request::{Item, MAX_ITEMS, parse_request};
 
@@ -109,6 +110,8 @@ async fn handle(app: &App, request: HttpRequest) -> HttpResponse {
             Ok(upload) => app.catalog.upload(upload, Utc::now()).await.map(|ticket| respond(200, json!(ticket))),
             Err(err) => Err(err),
         },
+        // The bucket is checked before the body is decoded or parsed.
+        Route::Images | Route::NamedImage(_) if let Err(err) = app.ingestor.check_bucket().await => Err(err),
         Route::Images | Route::NamedImage(_) => {
             let (time, source) = (request.time, request.source);
             let path_name = match route {
@@ -237,7 +240,8 @@ async fn multipart_items(body: Bytes, content_type: &str) -> Result<Vec<Result<I
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut items = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
-        let Some(name) = field.file_name().map(str::to_owned) else {
+        // multer drops a filename that is not UTF-8; such a part is still a file part.
+        let Some(name) = field.file_name().map(str::to_owned).or_else(|| lossy_file_name(field.headers())) else {
             continue;
         };
         let declared = field.content_type().map(ToString::to_string);
@@ -251,6 +255,11 @@ async fn multipart_items(body: Bytes, content_type: &str) -> Result<Vec<Result<I
         return Err(IngestError::InvalidRequest("the multipart body has no file part".into()));
     }
     Ok(items)
+}
+
+fn lossy_file_name(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get(http::header::CONTENT_DISPOSITION)?.as_bytes();
+    file_name_from_disposition(&String::from_utf8_lossy(raw))
 }
 
 fn ingest_response(results: Vec<Result<StoredObject>>) -> HttpResponse {

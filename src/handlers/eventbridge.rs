@@ -20,7 +20,9 @@ pub async fn handle(
     event: EventBridgeEvent<Value>,
 ) -> Result<Value, Diagnostic> {
     let carries_request = ["items", "url", "data"].iter().any(|k| event.detail.get(k).is_some());
-    let batch = if event.detail_type == SCHEDULED && !carries_request {
+    // Only EventBridge itself or the Scheduler sends scheduled events; PutEvents cannot use aws.* sources.
+    let scheduled = event.detail_type == SCHEDULED && matches!(event.source.as_str(), "aws.events" | "aws.scheduler");
+    let batch = if scheduled && !carries_request {
         if schedule.is_empty() {
             Err(IngestError::InvalidRequest(
                 "a scheduled event without a request needs SCHEDULE_URLS, which is not set".into(),

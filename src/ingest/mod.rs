@@ -2,7 +2,7 @@
 
 mod url;
 
-pub use url::{PART_SIZE, PARTS_IN_FLIGHT};
+pub use url::{MAX_STREAMS, PART_SIZE, PARTS_IN_FLIGHT};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -128,6 +128,8 @@ pub struct Ingestor {
     store: Arc<dyn ObjectStore>,
     fetcher: Arc<dyn Fetcher>,
     rules: Arc<Rules>,
+    /// Multipart streams at once in this process; each holds up to four 8 MiB parts.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// What an item says about the object besides its bytes.
@@ -142,7 +144,7 @@ struct Target {
 impl Ingestor {
     /// An ingestor fetching URLs with `fetcher` and writing to `store` under `rules`.
     pub fn new(store: Arc<dyn ObjectStore>, fetcher: Arc<dyn Fetcher>, rules: Rules) -> Self {
-        Self { store, fetcher, rules: Arc::new(rules) }
+        Self { store, fetcher, rules: Arc::new(rules), streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)) }
     }
 
     /// The largest object accepted, for checks made before a body is decoded.
@@ -202,18 +204,17 @@ impl Ingestor {
         event_time: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<StoredObject> {
-        if let Some(posted_at) = item.posted_at.filter(|t| !key::plausible_time(*t, now)) {
+        // The item's posted_at, or an event time a caller can set (EventBridge PutEvents).
+        let at = key::key_time(item.posted_at, event_time, now);
+        if !key::plausible_time(at, now) {
+            let which = if item.posted_at.is_some() { "posted_at" } else { "the event's time" };
             return Err(IngestError::InvalidRequest(format!(
-                "posted_at {} is before 1970 or more than a day ahead of now",
-                posted_at.to_rfc3339()
+                "{which} {} is before 1970 or more than a day ahead of now",
+                at.to_rfc3339()
             )));
         }
-        let target = Target {
-            wanted_name: item.file_name,
-            declared_type: item.declared_type,
-            at: key::key_time(item.posted_at, event_time, now),
-            metadata: item.metadata,
-        };
+        let target =
+            Target { wanted_name: item.file_name, declared_type: item.declared_type, at, metadata: item.metadata };
         match item.payload {
             Payload::Base64(text) => self.store_bytes(decode_base64(&text, self.rules.max_object_bytes)?, target).await,
             Payload::Bytes(bytes) => self.store_bytes(bytes, target).await,

@@ -22,6 +22,9 @@ use crate::store::{NewObject, ObjectStore, PutOutcome, UploadedPart};
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts uploading at once while the next one is read.
 pub const PARTS_IN_FLIGHT: usize = 3;
+/// Large bodies streamed at once per process, so memory stays bounded however many items or
+/// records arrive together: about 32 MiB each, plus an 8 MiB head per body waiting its turn.
+pub const MAX_STREAMS: usize = 2;
 
 type Body = BoxStream<'static, Result<Bytes>>;
 
@@ -47,6 +50,7 @@ impl Ingestor {
             return self.store_bytes(head.filled.freeze(), target).await;
         }
         let sniffed = self.sniff_allowed(&head.filled, target.declared_type.as_deref())?;
+        let _stream = self.streams.acquire().await.map_err(|_| IngestError::Storage("shutting down".into()))?;
         let name = match target.wanted_name.as_deref().and_then(|w| key::usable_name(w, &sniffed)) {
             Some(name) => name,
             None => {
@@ -234,8 +238,10 @@ impl OpenUpload {
     }
 
     async fn abort(&mut self) {
-        if let Some(id) = self.upload_id.take() {
-            abort_after(std::mem::take(&mut self.parts), self.store.clone(), &self.key, &id).await;
+        // The id is cleared only once the abort is done, so a drop midway still aborts.
+        if let Some(id) = self.upload_id.clone() {
+            abort_after(&mut self.parts, self.store.clone(), &self.key, &id).await;
+            self.upload_id = None;
         }
     }
 }
@@ -243,14 +249,14 @@ impl OpenUpload {
 impl Drop for OpenUpload {
     fn drop(&mut self) {
         if let Some(id) = self.upload_id.take() {
-            let (store, key, parts) =
+            let (store, key, mut parts) =
                 (self.store.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.parts));
-            tokio::spawn(async move { abort_after(parts, store, &key, &id).await });
+            tokio::spawn(async move { abort_after(&mut parts, store, &key, &id).await });
         }
     }
 }
 
-async fn abort_after(mut parts: JoinSet<Result<UploadedPart>>, store: Arc<dyn ObjectStore>, key: &str, id: &str) {
+async fn abort_after(parts: &mut JoinSet<Result<UploadedPart>>, store: Arc<dyn ObjectStore>, key: &str, id: &str) {
     while parts.join_next().await.is_some() {}
     if let Err(err) = store.abort_upload(key, id).await {
         warn!(key = %key, error = %err, "could not abort a multipart upload");

@@ -100,7 +100,8 @@ impl S3Store {
                 self.check.invalidate();
                 IngestError::BucketNotFound(self.bucket.clone())
             }
-            (Some(403), _) | (_, Some("AccessDenied")) => IngestError::BucketAccessDenied(self.bucket.clone()),
+            // Other 403s (a KMS key, a skewed clock, a bad signature) are not about the bucket.
+            (_, Some("AccessDenied")) => IngestError::BucketAccessDenied(self.bucket.clone()),
             _ => storage_error(operation, key, err),
         }
     }
@@ -155,6 +156,8 @@ impl ObjectStore for S3Store {
             };
             let conflict = status(&err) == Some(409) || err.code() == Some("ConditionalRequestConflict");
             if conflict && tries < CONFLICT_TRIES {
+                // Another writer holds the key; give it time to finish before asking again.
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
                 continue;
             }
             return Err(self.write_error("PutObject", &object.key, &err));
