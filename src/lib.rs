@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod ingest;
 pub mod key;
 pub mod memory;
+pub mod metrics;
 pub mod records;
 pub mod request;
 pub mod store;

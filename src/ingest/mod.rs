@@ -21,6 +21,7 @@ use crate::content::{ContentTypePolicy, Sniffed, sniff};
 use crate::error::{IngestError, Result};
 use crate::fetch::Fetcher;
 use crate::key;
+use crate::metrics::Record;
 use crate::request::{Item, Payload};
 use crate::store::{NewObject, ObjectStore, PutOutcome};
 
@@ -267,7 +268,10 @@ impl Ingestor {
 
     /// Writes the object, or finds the same bytes already there. `None`: the key holds other bytes.
     async fn put_or_match(&self, object: &NewObject) -> Result<Option<Status>> {
-        match self.store.put_if_absent(object).await? {
+        let started = Instant::now();
+        let outcome = self.store.put_if_absent(object).await;
+        Record::plain().millis("S3Latency", started.elapsed()).emit();
+        match outcome? {
             PutOutcome::Created => Ok(Some(Status::Created)),
             PutOutcome::KeyTaken => {
                 let same = self.store.stored_sha256(&object.key).await?.as_deref() == Some(object.sha256_hex.as_str());
@@ -323,11 +327,19 @@ pub fn decode_base64(text: &str, limit: u64) -> Result<Bytes> {
 fn log_outcome(index: usize, source: Source, result: &Result<StoredObject>, started: Instant) {
     let duration_ms = started.elapsed().as_millis() as u64;
     match result {
-        Ok(o) => info!(
-            index, key = %o.key, size = o.size, source = source.as_str(), status = ?o.status, duration_ms,
-            "object stored"
-        ),
-        Err(e) => warn!(index, code = e.code(), source = source.as_str(), error = %e, duration_ms, "object failed"),
+        Ok(o) => {
+            info!(index, key = %o.key, size = o.size, source = source.as_str(), status = ?o.status, duration_ms, "object stored");
+            let written = if o.status == Status::Created { o.size } else { 0 };
+            Record::by("Source", source.as_str())
+                .and_in_total()
+                .count("ObjectsStored", u64::from(o.status == Status::Created))
+                .bytes("BytesStored", written)
+                .emit();
+        }
+        Err(e) => {
+            warn!(index, code = e.code(), source = source.as_str(), error = %e, duration_ms, "object failed");
+            Record::by("Code", e.code()).and_in_total().count("Failures", 1).emit();
+        }
     }
 }
 

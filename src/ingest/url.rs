@@ -38,7 +38,10 @@ struct Streamed {
 impl Ingestor {
     pub(super) async fn store_url(&self, url: Url, target: Target) -> Result<StoredObject> {
         let limit = self.rules.max_object_bytes;
-        let fetched = self.fetcher.fetch(&url).await?;
+        let started = std::time::Instant::now();
+        let fetched = self.fetcher.fetch(&url).await;
+        crate::metrics::Record::plain().millis("FetchLatency", started.elapsed()).emit();
+        let fetched = fetched?;
         if let Some(length) = fetched.content_length {
             check_size(length, limit)?;
         }

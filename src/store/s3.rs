@@ -143,7 +143,14 @@ impl ObjectStore for S3Store {
     }
 
     async fn ensure_bucket(&self) -> Result<()> {
-        self.check.ensure(|| self.head_bucket()).await
+        self.check
+            .ensure(|| async {
+                let result = self.head_bucket().await;
+                let answer = result.as_ref().map_or_else(|e| e.code(), |()| "usable");
+                crate::metrics::Record::by("Result", answer).count("BucketChecks", 1).emit();
+                result
+            })
+            .await
     }
 
     async fn put_if_absent(&self, object: &NewObject) -> Result<PutOutcome> {
