@@ -1,6 +1,7 @@
 //! Test support: an s3s-fs server on 127.0.0.1, SDK config pointing at it, fixtures.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod origin;
 pub mod runtime_api;
 

@@ -1,0 +1,133 @@
+//! A fault-injecting HTTP proxy between the SDK and the in-process S3 server. Each request
+//! takes the next fault from a schedule; an empty schedule forwards everything untouched.
+//! Writes are forwarded one at a time: s3s-fs checks `If-None-Match` and then writes, so two
+//! concurrent writes to one key could both pass, which S3 itself never lets happen.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// What the proxy does to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward it.
+    Pass,
+    /// Answer 503 SlowDown without forwarding.
+    SlowDown,
+    /// Answer 500 InternalError without forwarding.
+    InternalError,
+    /// Close the connection before forwarding: nothing reached S3.
+    ResetBefore,
+    /// Forward it, then close the connection instead of answering: S3 did the work.
+    ResetAfter,
+    /// Wait, then forward.
+    Latency(u64),
+    /// Answer 404 NoSuchBucket, as if the bucket had been deleted.
+    NoSuchBucket,
+}
+
+pub struct FaultProxy {
+    pub endpoint: String,
+    schedule: Arc<Mutex<VecDeque<Fault>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let schedule: Arc<Mutex<VecDeque<Fault>>> = Arc::default();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let (queue, upstream) = (schedule.clone(), upstream.to_owned());
+        let writes = Arc::new(tokio::sync::Mutex::new(()));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                socket.set_nodelay(true).unwrap();
+                let (queue, client, upstream, writes) =
+                    (queue.clone(), client.clone(), upstream.clone(), writes.clone());
+                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let fault = queue.lock().unwrap().pop_front().unwrap_or(Fault::Pass);
+                    let (client, upstream, writes) = (client.clone(), upstream.clone(), writes.clone());
+                    async move {
+                        let _one_at_a_time =
+                            if req.method() == hyper::Method::GET || req.method() == hyper::Method::HEAD {
+                                None
+                            } else {
+                                Some(writes.lock_owned().await)
+                            };
+                        handle(req, fault, client, upstream).await
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service),
+                );
+            }
+        });
+        Self { endpoint, schedule, task }
+    }
+
+    /// Replaces the schedule.
+    pub fn schedule(&self, faults: &[Fault]) {
+        *self.schedule.lock().unwrap() = faults.iter().copied().collect();
+    }
+}
+
+fn error(status: u16, code: &str) -> Response<Full<Bytes>> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected</Message></Error>"
+    );
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    fault: Fault,
+    client: reqwest::Client,
+    upstream: String,
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    let reset = || Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset"));
+    match fault {
+        Fault::SlowDown => return Ok(error(503, "SlowDown")),
+        Fault::InternalError => return Ok(error(500, "InternalError")),
+        Fault::NoSuchBucket => return Ok(error(404, "NoSuchBucket")),
+        Fault::ResetBefore => return reset(),
+        Fault::Latency(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Fault::Pass | Fault::ResetAfter => {}
+    }
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+    let url = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut forward = client.request(parts.method, url).body(body);
+    for (name, value) in &parts.headers {
+        forward = forward.header(name, value);
+    }
+    let answer = forward.send().await.map_err(std::io::Error::other)?;
+    if fault == Fault::ResetAfter {
+        return reset();
+    }
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != "content-length" && name != "transfer-encoding" {
+            response = response.header(name, value);
+        }
+    }
+    let bytes = answer.bytes().await.map_err(std::io::Error::other)?;
+    Ok(response.body(Full::new(bytes)).unwrap())
+}

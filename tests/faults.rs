@@ -1,0 +1,192 @@
+//! Under faults nothing is lost and nothing is overwritten: random SQS batches against random
+//! fault schedules between the SDK and S3, then a redrive of what was reported once the faults
+//! stop.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::faults::{Fault, FaultProxy};
+use common::*;
+use image_ingest::store::{ObjectStore, S3Store};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone)]
+enum Record {
+    /// A good image, named `cam-{name}.png`; names repeat, so collisions happen.
+    Good {
+        name: u8,
+    },
+    BadBase64,
+    NotJson,
+}
+
+fn record() -> impl Strategy<Value = Record> {
+    prop_oneof![
+        4 => (0u8..3).prop_map(|name| Record::Good { name }),
+        1 => Just(Record::BadBase64),
+        1 => Just(Record::NotJson),
+    ]
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        4 => Just(Fault::Pass),
+        1 => Just(Fault::SlowDown),
+        1 => Just(Fault::InternalError),
+        1 => Just(Fault::ResetBefore),
+        1 => Just(Fault::ResetAfter),
+        1 => (1u64..40).prop_map(Fault::Latency),
+    ]
+}
+
+/// The bytes of record `index`: different for every record.
+fn bytes_of(index: usize) -> Vec<u8> {
+    let mut bytes = png(index as u8);
+    bytes.extend_from_slice(format!("record {index}").as_bytes());
+    bytes
+}
+
+fn batch(records: &[(usize, &Record)]) -> Value {
+    let template = fixture("sqs-redelivery.json")["Records"][0].clone();
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(index, record)| {
+            let body = match record {
+                Record::Good { name } => {
+                    json!({"data": B64.encode(bytes_of(*index)), "file_name": format!("cam-{name}.png")}).to_string()
+                }
+                Record::BadBase64 => json!({"data": "%% not base64 %%"}).to_string(),
+                Record::NotJson => "not json".to_owned(),
+            };
+            let mut r = template.clone();
+            r["messageId"] = json!(format!("m-{index}"));
+            r["body"] = json!(body);
+            r
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+async fn check(records: Vec<Record>, faults: Vec<Fault>) -> Result<(), String> {
+    let server = S3Server::start().await;
+    let proxy = FaultProxy::start(&server.endpoint).await;
+    let app = image_ingest::App::new(&config(&[]), &sdk_config(&proxy.endpoint, SECRET_KEY));
+    let indexed: Vec<(usize, &Record)> = records.iter().enumerate().collect();
+
+    proxy.schedule(&faults);
+    let first = invoke(&app, batch(&indexed)).await.map_err(|e| format!("invocation failed: {e:?}"))?;
+    let reported: BTreeSet<String> = failed_ids(&first).into_iter().collect();
+    let good: Vec<usize> = indexed.iter().filter(|(_, r)| matches!(r, Record::Good { .. })).map(|(i, _)| *i).collect();
+
+    // Every record is stored or reported.
+    let stored_now: BTreeSet<Vec<u8>> = stored_bytes(&server).await?.into_iter().map(|(_, b)| b).collect();
+    for index in &good {
+        if !reported.contains(&format!("m-{index}")) && !stored_now.contains(&bytes_of(*index)) {
+            return Err(format!("record {index} was neither stored nor reported"));
+        }
+    }
+    for (index, record) in &indexed {
+        if !matches!(record, Record::Good { .. }) && !reported.contains(&format!("m-{index}")) {
+            return Err(format!("bad record {index} was not reported"));
+        }
+    }
+
+    // Redrive what was reported, with the faults gone.
+    proxy.schedule(&[]);
+    let again: Vec<(usize, &Record)> =
+        indexed.iter().copied().filter(|(i, _)| reported.contains(&format!("m-{i}"))).collect();
+    let mut redrive = Value::Null;
+    if !again.is_empty() {
+        redrive = invoke(&app, batch(&again)).await.map_err(|e| format!("redrive failed: {e:?}"))?;
+    }
+
+    // Every good record is stored exactly once, intact, with its sha256; nothing else is there.
+    let stored = stored_bytes(&server).await?;
+    let mut expected: Vec<Vec<u8>> = good.iter().map(|i| bytes_of(*i)).collect();
+    let mut found: Vec<Vec<u8>> = stored.iter().map(|(_, b)| b.clone()).collect();
+    expected.sort();
+    found.sort();
+    if expected != found {
+        return Err(format!(
+            "stored {} objects for {} good records: {:?}; first answer {first}, redrive answer {redrive}",
+            found.len(),
+            expected.len(),
+            stored.iter().map(|(k, _)| k).collect::<Vec<_>>()
+        ));
+    }
+    if !server.open_uploads().is_empty() {
+        return Err(format!("open multipart uploads: {:?}", server.open_uploads()));
+    }
+    Ok(())
+}
+
+/// Every stored object's key and bytes, after checking its sha256 metadata.
+async fn stored_bytes(server: &S3Server) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let client = server.client();
+    let mut out = Vec::new();
+    for key in server.keys() {
+        let object = client.get_object().bucket(BUCKET).key(&key).send().await.map_err(|e| format!("{key}: {e:?}"))?;
+        let sha = object.metadata().and_then(|m| m.get("sha256")).cloned().unwrap_or_default();
+        let bytes = object.body.collect().await.map_err(|e| format!("{key}: reading: {e:?}"))?.into_bytes().to_vec();
+        if sha != hex::encode(Sha256::digest(&bytes)) {
+            return Err(format!("{key}: sha256 metadata does not match its bytes"));
+        }
+        out.push((key, bytes));
+    }
+    Ok(out)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn faults_lose_nothing_and_overwrite_nothing(
+        records in proptest::collection::vec(record(), 1..7),
+        faults in proptest::collection::vec(fault(), 0..20),
+    ) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let outcome = runtime.block_on(check(records, faults));
+        prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
+    }
+}
+
+#[tokio::test]
+async fn a_bucket_deleted_mid_run_fails_the_records_and_nothing_is_lost() {
+    let server = S3Server::start().await;
+    let proxy = FaultProxy::start(&server.endpoint).await;
+    let app = image_ingest::App::new(&config(&[]), &sdk_config(&proxy.endpoint, SECRET_KEY));
+    let records = [Record::Good { name: 0 }, Record::Good { name: 1 }];
+    let indexed: Vec<(usize, &Record)> = records.iter().enumerate().collect();
+    // HeadBucket passes, then every write and the re-check say NoSuchBucket.
+    proxy.schedule(&[Fault::Pass, Fault::NoSuchBucket, Fault::NoSuchBucket, Fault::NoSuchBucket, Fault::NoSuchBucket]);
+    let first = invoke(&app, batch(&indexed)).await.unwrap();
+    assert_eq!(failed_ids(&first), ["m-0", "m-1"]);
+    assert!(server.keys().is_empty());
+    proxy.schedule(&[]);
+    // The cache was invalidated, and the bucket is back: the redrive stores both.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let again = invoke(&app, batch(&indexed)).await.unwrap();
+    assert_eq!(failed_ids(&again), Vec::<String>::new());
+    assert_eq!(server.keys().len(), 2);
+}
+
+#[tokio::test]
+async fn the_s3_client_retries_within_the_lambda_timeout() {
+    let store = S3Store::new(&sdk_config("http://127.0.0.1:9", SECRET_KEY), &config(&[]));
+    let s3 = store.client().config();
+    let retry = s3.retry_config().unwrap();
+    assert_eq!(retry.mode(), aws_sdk_s3::config::retry::RetryMode::Standard);
+    assert_eq!(retry.max_attempts(), 3);
+    assert!(retry.max_backoff() <= Duration::from_secs(2));
+    let timeouts = s3.timeout_config().unwrap();
+    let operation = timeouts.operation_timeout().unwrap();
+    assert!(operation < Duration::from_secs(30), "an operation ends before the 30 s function timeout");
+    assert!(timeouts.connect_timeout().unwrap() <= Duration::from_secs(2));
+    assert_eq!(store.bucket(), BUCKET);
+}
