@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: build check fmt lint test test-deps demo watch invoke deploy bench bench-smoke bench-url clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps demo watch invoke deploy bench bench-smoke bench-url clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -60,6 +60,13 @@ bench-smoke:
 bench-url:
 	cargo build --release -p image-ingest -p bench
 	target/release/url-stream
+
+# Coverage-guided fuzzing (cargo-fuzz): every target for FUZZ_SECONDS (default 60) each.
+fuzz:
+	scripts/fuzz.sh
+
+fuzz-smoke:
+	FUZZ_SECONDS=10 FUZZ_SANITIZER=none scripts/fuzz.sh
 
 clean:
 	cargo clean

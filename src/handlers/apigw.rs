@@ -207,7 +207,7 @@ async fn read_items(ingestor: &Ingestor, path_name: Option<String>, request: Htt
         return Err(IngestError::EmptyObject);
     }
     if is_multipart {
-        return multipart_items(body, content_type.as_deref().unwrap_or_default()).await;
+        return parse_multipart(body, content_type.as_deref().unwrap_or_default()).await;
     }
     if collection && looks_like_json(essence.as_deref(), &body) {
         let value: Value = serde_json::from_slice(&body)
@@ -232,8 +232,8 @@ fn looks_like_json(essence: Option<&str>, body: &[u8]) -> bool {
     }
 }
 
-/// One item per file part; other form fields are ignored.
-async fn multipart_items(body: Bytes, content_type: &str) -> Result<Vec<Result<Item>>> {
+/// One item per file part of a `multipart/form-data` body; other form fields are ignored.
+pub async fn parse_multipart(body: Bytes, content_type: &str) -> Result<Vec<Result<Item>>> {
     let bad = |e: multer::Error| IngestError::InvalidRequest(format!("malformed multipart body: {e}"));
     let boundary = multer::parse_boundary(content_type).map_err(bad)?;
     let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });

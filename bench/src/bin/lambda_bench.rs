@@ -375,10 +375,12 @@ fn results_page(report: &str) -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
+    let findings =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("FINDINGS.md")).unwrap_or_default();
     format!(
         "# Benchmark results\n\nMeasured by `make bench` on {date}: {cores} cores ({cpu}), {kernel}.\n\
          Absolute times on these shared machines are noise; the ratios were measured side by side in one run.\n\n\
-         ![warm latency](warm-latency.svg)\n\n{report}"
+         ![warm latency](warm-latency.svg)\n\n{report}\n{findings}"
     )
 }
 

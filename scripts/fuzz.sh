@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for FUZZ_SECONDS each (default 60), seeded from events/.
+# A crash stops the run; its input is in fuzz/artifacts/<target>/: add it as a regression test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${FUZZ_SECONDS:-60}
+# AddressSanitizer by default; the CI smoke uses none, which builds in half the time.
+sanitizer=${FUZZ_SANITIZER:-address}
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+# cargo-fuzz needs nightly flags; the stable toolchain accepts them with RUSTC_BOOTSTRAP=1.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then toolchain=(+nightly); else toolchain=(); export RUSTC_BOOTSTRAP=1; fi
+mkdir -p fuzz/corpus/event fuzz/corpus/multipart fuzz/corpus/file_name
+cp -n events/*.json fuzz/corpus/event/ 2>/dev/null || true
+printf -- '--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a.png"\r\n\r\n\x89PNG\r\n--XyZ--\r\n' >fuzz/corpus/multipart/seed
+printf '../../etc/passwd' >fuzz/corpus/file_name/seed
+for target in event multipart file_name; do
+  echo "==> fuzz $target for ${seconds}s"
+  cargo "${toolchain[@]}" fuzz run --sanitizer "$sanitizer" "$target" "fuzz/corpus/$target" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048
+done
