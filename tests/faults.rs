@@ -10,6 +10,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::faults::{Fault, FaultProxy};
+use common::origin::{Origin, Reply, TestLookup};
 use common::*;
 use image_ingest::store::{ObjectStore, S3Store};
 use proptest::prelude::*;
@@ -22,13 +23,24 @@ enum Record {
     Good {
         name: u8,
     },
+    /// The same, fetched from a URL ending in `cam-{name}.png` on a local origin.
+    Url {
+        name: u8,
+    },
     BadBase64,
     NotJson,
 }
 
+impl Record {
+    fn is_good(&self) -> bool {
+        matches!(self, Record::Good { .. } | Record::Url { .. })
+    }
+}
+
 fn record() -> impl Strategy<Value = Record> {
     prop_oneof![
-        4 => (0u8..3).prop_map(|name| Record::Good { name }),
+        3 => (0u8..3).prop_map(|name| Record::Good { name }),
+        2 => (0u8..3).prop_map(|name| Record::Url { name }),
         1 => Just(Record::BadBase64),
         1 => Just(Record::NotJson),
     ]
@@ -52,7 +64,7 @@ fn bytes_of(index: usize) -> Vec<u8> {
     bytes
 }
 
-fn batch(records: &[(usize, &Record)]) -> Value {
+fn batch(records: &[(usize, &Record)], origin: &Origin) -> Value {
     let template = fixture("sqs-redelivery.json")["Records"][0].clone();
     let records: Vec<Value> = records
         .iter()
@@ -61,6 +73,7 @@ fn batch(records: &[(usize, &Record)]) -> Value {
                 Record::Good { name } => {
                     json!({"data": B64.encode(bytes_of(*index)), "file_name": format!("cam-{name}.png")}).to_string()
                 }
+                Record::Url { name } => json!({"url": origin.url(&format!("/{index}/cam-{name}.png"))}).to_string(),
                 Record::BadBase64 => json!({"data": "%% not base64 %%"}).to_string(),
                 Record::NotJson => "not json".to_owned(),
             };
@@ -76,13 +89,14 @@ fn batch(records: &[(usize, &Record)]) -> Value {
 async fn check(records: Vec<Record>, faults: Vec<Fault>) -> Result<(), String> {
     let server = S3Server::start().await;
     let proxy = FaultProxy::start(&server.endpoint).await;
-    let app = image_ingest::App::new(&config(&[]), &sdk_config(&proxy.endpoint, SECRET_KEY));
+    let app = app_behind(&proxy);
+    let origin = origin_of_records().await;
     let indexed: Vec<(usize, &Record)> = records.iter().enumerate().collect();
 
     proxy.schedule(&faults);
-    let first = invoke(&app, batch(&indexed)).await.map_err(|e| format!("invocation failed: {e:?}"))?;
+    let first = invoke(&app, batch(&indexed, &origin)).await.map_err(|e| format!("invocation failed: {e:?}"))?;
     let reported: BTreeSet<String> = failed_ids(&first).into_iter().collect();
-    let good: Vec<usize> = indexed.iter().filter(|(_, r)| matches!(r, Record::Good { .. })).map(|(i, _)| *i).collect();
+    let good: Vec<usize> = indexed.iter().filter(|(_, r)| r.is_good()).map(|(i, _)| *i).collect();
 
     // Every record is stored or reported.
     let stored_now: BTreeSet<Vec<u8>> = stored_bytes(&server).await?.into_iter().map(|(_, b)| b).collect();
@@ -92,7 +106,7 @@ async fn check(records: Vec<Record>, faults: Vec<Fault>) -> Result<(), String> {
         }
     }
     for (index, record) in &indexed {
-        if !matches!(record, Record::Good { .. }) && !reported.contains(&format!("m-{index}")) {
+        if !record.is_good() && !reported.contains(&format!("m-{index}")) {
             return Err(format!("bad record {index} was not reported"));
         }
     }
@@ -103,7 +117,7 @@ async fn check(records: Vec<Record>, faults: Vec<Fault>) -> Result<(), String> {
         indexed.iter().copied().filter(|(i, _)| reported.contains(&format!("m-{i}"))).collect();
     let mut redrive = Value::Null;
     if !again.is_empty() {
-        redrive = invoke(&app, batch(&again)).await.map_err(|e| format!("redrive failed: {e:?}"))?;
+        redrive = invoke(&app, batch(&again, &origin)).await.map_err(|e| format!("redrive failed: {e:?}"))?;
     }
 
     // Every good record is stored exactly once, intact, with its sha256; nothing else is there.
@@ -124,6 +138,22 @@ async fn check(records: Vec<Record>, faults: Vec<Fault>) -> Result<(), String> {
         return Err(format!("open multipart uploads: {:?}", server.open_uploads()));
     }
     Ok(())
+}
+
+/// The function with its S3 traffic through `proxy` and its fetcher reaching the test origins.
+fn app_behind(proxy: &FaultProxy) -> image_ingest::App {
+    let config = config(&[]);
+    let fetcher = common::origin::fetcher(&config, TestLookup(vec![]), true);
+    image_ingest::App::with_fetcher(&config, &sdk_config(&proxy.endpoint, SECRET_KEY), std::sync::Arc::new(fetcher))
+}
+
+/// Serves record `i`'s bytes at `/{i}/...`.
+async fn origin_of_records() -> Origin {
+    Origin::start(|path| {
+        let index: usize = path.trim_start_matches('/').split('/').next().unwrap_or("0").parse().unwrap_or(0);
+        Reply::Bytes("image/png", bytes::Bytes::from(bytes_of(index)))
+    })
+    .await
 }
 
 /// Every stored object's key and bytes, after checking its sha256 metadata.
@@ -160,18 +190,19 @@ proptest! {
 async fn a_bucket_deleted_mid_run_fails_the_records_and_nothing_is_lost() {
     let server = S3Server::start().await;
     let proxy = FaultProxy::start(&server.endpoint).await;
-    let app = image_ingest::App::new(&config(&[]), &sdk_config(&proxy.endpoint, SECRET_KEY));
-    let records = [Record::Good { name: 0 }, Record::Good { name: 1 }];
+    let app = app_behind(&proxy);
+    let origin = origin_of_records().await;
+    let records = [Record::Good { name: 0 }, Record::Url { name: 1 }];
     let indexed: Vec<(usize, &Record)> = records.iter().enumerate().collect();
     // HeadBucket passes, then every write and the re-check say NoSuchBucket.
     proxy.schedule(&[Fault::Pass, Fault::NoSuchBucket, Fault::NoSuchBucket, Fault::NoSuchBucket, Fault::NoSuchBucket]);
-    let first = invoke(&app, batch(&indexed)).await.unwrap();
+    let first = invoke(&app, batch(&indexed, &origin)).await.unwrap();
     assert_eq!(failed_ids(&first), ["m-0", "m-1"]);
     assert!(server.keys().is_empty());
     proxy.schedule(&[]);
     // The cache was invalidated, and the bucket is back: the redrive stores both.
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let again = invoke(&app, batch(&indexed)).await.unwrap();
+    let again = invoke(&app, batch(&indexed, &origin)).await.unwrap();
     assert_eq!(failed_ids(&again), Vec::<String>::new());
     assert_eq!(server.keys().len(), 2);
 }
