@@ -272,3 +272,38 @@ async fn urls_work_through_the_api_with_a_mix_of_items() {
     assert_eq!(response["stored"][0]["key"], "2026/11/24/203015/a.png");
     assert_eq!(response["failed"][0]["error"]["code"], "url_not_allowed");
 }
+
+#[tokio::test]
+async fn a_large_object_whose_sha256_was_never_recorded_is_still_recognised() {
+    let server = S3Server::start().await;
+    let body = big_png(9 * 1024 * 1024);
+    let served = body.clone();
+    let origin = Origin::start(move |_| Reply::Bytes("image/png", served.clone())).await;
+    let app = server.app(&[]);
+    let key = "2026/11/24/203015/cam.png";
+    invoke(&app, url_item(&origin.url("/big/cam.png"))).await.unwrap();
+
+    // As if the run that completed the upload had died before recording the digest.
+    let client = server.client();
+    client
+        .copy_object()
+        .bucket(BUCKET)
+        .key(key)
+        .copy_source(format!("{BUCKET}/{key}"))
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .content_type("image/png")
+        .send()
+        .await
+        .unwrap();
+    let head = client.head_object().bucket(BUCKET).key(key).send().await.unwrap();
+    assert!(head.metadata().is_none_or(|m| !m.contains_key("sha256")));
+
+    // The redelivery recognises its bytes by the multipart ETag, and repairs the metadata.
+    let again = invoke(&app, url_item(&origin.url("/big/cam.png"))).await.unwrap();
+    assert_eq!(again["stored"][0]["key"], key);
+    assert_eq!(again["stored"][0]["status"], "existing");
+    assert_eq!(server.keys(), [key]);
+    let head = client.head_object().bucket(BUCKET).key(key).send().await.unwrap();
+    assert_eq!(head.metadata().unwrap()["sha256"], hex::encode(Sha256::digest(&body)));
+    assert!(server.open_uploads().is_empty());
+}

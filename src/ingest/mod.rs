@@ -274,7 +274,8 @@ impl Ingestor {
         match outcome? {
             PutOutcome::Created => Ok(Some(Status::Created)),
             PutOutcome::KeyTaken => {
-                let same = self.store.stored_sha256(&object.key).await?.as_deref() == Some(object.sha256_hex.as_str());
+                let stored = self.store.identify(&object.key).await?.and_then(|found| found.sha256);
+                let same = stored.as_deref() == Some(object.sha256_hex.as_str());
                 Ok(same.then_some(Status::Existing))
             }
         }

@@ -33,6 +33,8 @@ struct Streamed {
     outcome: PutOutcome,
     sha256_hex: String,
     size: u64,
+    /// The ETag S3 gives these parts once completed: `{md5 of the part md5s}-{parts}`.
+    etag: String,
 }
 
 impl Ingestor {
@@ -69,7 +71,7 @@ impl Ingestor {
         match streamed.outcome {
             PutOutcome::Created => Ok(self.created(&object, streamed.size).await),
             PutOutcome::KeyTaken => {
-                if self.store.stored_sha256(&object.key).await?.as_deref() == Some(streamed.sha256_hex.as_str()) {
+                if self.same_bytes(&object, &streamed).await? {
                     return Ok(self.stored(&object, streamed.size, Status::Existing));
                 }
                 let moved = key::collision_name(&name, &streamed.sha256_hex);
@@ -94,10 +96,27 @@ impl Ingestor {
         let object = self.new_object(object_key, sniffed, sha256_hex, target);
         match streamed.outcome {
             PutOutcome::Created => Ok(self.created(&object, streamed.size).await),
-            PutOutcome::KeyTaken if self.store.stored_sha256(&object.key).await?.as_deref() == Some(sha256_hex) => {
+            PutOutcome::KeyTaken if self.same_bytes(&object, &streamed).await? => {
                 Ok(self.stored(&object, streamed.size, Status::Existing))
             }
             PutOutcome::KeyTaken => Err(both_taken(&object.key)),
+        }
+    }
+
+    /// Whether the object already at the key holds these bytes: by its `sha256` metadata, or,
+    /// when an earlier run completed the upload but never recorded that metadata, by the
+    /// multipart ETag of the same parts (and then the metadata is recorded now).
+    async fn same_bytes(&self, object: &NewObject, streamed: &Streamed) -> Result<bool> {
+        let Some(found) = self.store.identify(&object.key).await? else { return Ok(false) };
+        match found.sha256 {
+            Some(sha256) => Ok(sha256 == streamed.sha256_hex),
+            None if !streamed.etag.is_empty() && found.etag == streamed.etag => {
+                if let Err(err) = self.store.record_sha256(object).await {
+                    warn!(key = %object.key, code = err.code(), error = %err, "could not record sha256 metadata");
+                }
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 
@@ -125,7 +144,7 @@ impl Ingestor {
                 return Err(IngestError::FetchFailed("the content changed between two fetches of the URL".into()));
             }
             let outcome = self.store.complete_upload(key, upload.id(), &parts).await?;
-            Ok(Streamed { outcome, sha256_hex, size })
+            Ok(Streamed { outcome, sha256_hex, size, etag: multipart_etag(&parts) })
         }
         .await;
         match &result {
@@ -339,6 +358,20 @@ async fn digest_rest(head: Head, mut body: Body, limit: u64) -> Result<String> {
         hasher.update(&chunk);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// S3's ETag for an object assembled from `parts`; empty when a part's ETag is not an MD5
+/// (SSE-KMS), so it never matches.
+fn multipart_etag(parts: &[UploadedPart]) -> String {
+    use md5::{Digest as _, Md5};
+    let mut whole = Md5::new();
+    for part in parts {
+        match hex::decode(part.etag.trim_matches('"')) {
+            Ok(md5) if md5.len() == 16 => whole.update(&md5),
+            _ => return String::new(),
+        }
+    }
+    format!("{}-{}", hex::encode(whole.finalize()), parts.len())
 }
 
 /// The URL's last path segment, percent-decoded, if it has one.

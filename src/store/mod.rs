@@ -37,6 +37,15 @@ pub enum PutOutcome {
     KeyTaken,
 }
 
+/// What tells one stored object's bytes from another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The `sha256` metadata, if the object has it.
+    pub sha256: Option<String>,
+    /// The ETag, quotes removed (for a multipart object, `{md5 of part md5s}-{parts}`).
+    pub etag: String,
+}
+
 /// One uploaded part of a multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadedPart {
@@ -94,8 +103,8 @@ pub trait ObjectStore: Send + Sync {
     /// Writes `object` unless its key exists (`If-None-Match: *`), with a verified checksum.
     async fn put_if_absent(&self, object: &NewObject) -> Result<PutOutcome>;
 
-    /// The `sha256` metadata of the object at `key`; `None` if there is no object or it has none.
-    async fn stored_sha256(&self, key: &str) -> Result<Option<String>>;
+    /// What identifies the object at `key`, or `None` if there is none.
+    async fn identify(&self, key: &str) -> Result<Option<Identity>>;
 
     /// Starts a multipart upload whose parts carry SHA-256 checksums.
     async fn start_upload(&self, key: &str, content_type: &str, metadata: &BTreeMap<String, String>) -> Result<String>;

@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 use super::{
-    BucketCheck, ListedObject, Listing, NewObject, ObjectStore, Presigned, PutOutcome, RECHECK_AFTER, UploadedPart,
+    BucketCheck, Identity, ListedObject, Listing, NewObject, ObjectStore, Presigned, PutOutcome, RECHECK_AFTER,
+    UploadedPart,
 };
 use crate::config::Config;
 use crate::error::{IngestError, Result};
@@ -171,7 +172,7 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn stored_sha256(&self, key: &str) -> Result<Option<String>> {
+    async fn identify(&self, key: &str) -> Result<Option<Identity>> {
         let result = self
             .client
             .head_object()
@@ -181,7 +182,10 @@ impl ObjectStore for S3Store {
             .send()
             .await;
         match result {
-            Ok(head) => Ok(head.metadata().and_then(|m| m.get("sha256")).cloned()),
+            Ok(head) => Ok(Some(Identity {
+                sha256: head.metadata().and_then(|m| m.get("sha256")).cloned(),
+                etag: head.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+            })),
             Err(err) if status(&err) == Some(404) => Ok(None),
             Err(err) => Err(storage_error("HeadObject", key, &err)),
         }
