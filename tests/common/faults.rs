@@ -35,6 +35,9 @@ pub enum Fault {
 pub struct FaultProxy {
     pub endpoint: String,
     schedule: Arc<Mutex<VecDeque<Fault>>>,
+    /// Multipart uploads S3 created whose CreateMultipartUpload answer the proxy dropped: the
+    /// client never learned their ids, so only a lifecycle rule can clean them up.
+    orphans: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -52,15 +55,18 @@ impl FaultProxy {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let (queue, upstream) = (schedule.clone(), upstream.to_owned());
         let writes = Arc::new(tokio::sync::Mutex::new(()));
+        let orphans: Arc<Mutex<Vec<String>>> = Arc::default();
+        let lost = orphans.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
                 socket.set_nodelay(true).unwrap();
-                let (queue, client, upstream, writes) =
-                    (queue.clone(), client.clone(), upstream.clone(), writes.clone());
+                let (queue, client, upstream, writes, lost) =
+                    (queue.clone(), client.clone(), upstream.clone(), writes.clone(), lost.clone());
                 let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                     let fault = queue.lock().unwrap().pop_front().unwrap_or(Fault::Pass);
-                    let (client, upstream, writes) = (client.clone(), upstream.clone(), writes.clone());
+                    let (client, upstream, writes, lost) =
+                        (client.clone(), upstream.clone(), writes.clone(), lost.clone());
                     async move {
                         let _one_at_a_time =
                             if req.method() == hyper::Method::GET || req.method() == hyper::Method::HEAD {
@@ -68,7 +74,7 @@ impl FaultProxy {
                             } else {
                                 Some(writes.lock_owned().await)
                             };
-                        handle(req, fault, client, upstream).await
+                        handle(req, fault, client, upstream, lost).await
                     }
                 });
                 tokio::spawn(
@@ -76,7 +82,12 @@ impl FaultProxy {
                 );
             }
         });
-        Self { endpoint, schedule, task }
+        Self { endpoint, schedule, orphans, task }
+    }
+
+    /// Ids of uploads whose creation answer was dropped.
+    pub fn orphaned_uploads(&self) -> Vec<String> {
+        self.orphans.lock().unwrap().clone()
     }
 
     /// Replaces the schedule.
@@ -101,6 +112,7 @@ async fn handle(
     fault: Fault,
     client: reqwest::Client,
     upstream: String,
+    orphans: Arc<Mutex<Vec<String>>>,
 ) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let reset = || Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset"));
     match fault {
@@ -120,6 +132,10 @@ async fn handle(
     }
     let answer = forward.send().await.map_err(std::io::Error::other)?;
     if fault == Fault::ResetAfter {
+        let body = answer.text().await.unwrap_or_default();
+        if let Some(id) = body.split("<UploadId>").nth(1).and_then(|rest| rest.split("</UploadId>").next()) {
+            orphans.lock().unwrap().push(id.to_owned());
+        }
         return reset();
     }
     let mut response = Response::builder().status(answer.status());
