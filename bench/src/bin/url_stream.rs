@@ -108,7 +108,14 @@ fn secs(d: Duration) -> f64 {
 }
 
 fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
+    // Debug builds (the smoke run) prove the harness, not the targets.
+    if std::env::var("BENCH_PROFILE").is_ok_and(|p| p != "release") {
+        "not judged (debug build)"
+    } else if met {
+        "met"
+    } else {
+        "MISSED"
+    }
 }
 
 /// The same bytes, the plainest way: GET, cut into parts, upload, complete.
