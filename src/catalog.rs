@@ -133,7 +133,7 @@ impl Catalog {
             return Err(IngestError::NotFound(format!("no object {key}")));
         }
         self.store.ensure_bucket().await?;
-        if !self.store.exists(key).await? {
+        if self.store.identify(key).await?.is_none() {
             return Err(IngestError::NotFound(format!("no object {key}")));
         }
         Ok(self.store.presign_get(key, self.ttl).await?.url)

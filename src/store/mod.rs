@@ -121,9 +121,6 @@ pub trait ObjectStore: Send + Sync {
     /// Lists keys under `prefix`, one page of at most `limit`.
     async fn list(&self, prefix: &str, delimiter: Option<&str>, limit: u32, token: Option<&str>) -> Result<Listing>;
 
-    /// Whether an object exists at `key`.
-    async fn exists(&self, key: &str) -> Result<bool>;
-
     /// A presigned GET for `key`.
     async fn presign_get(&self, key: &str, ttl: std::time::Duration) -> Result<Presigned>;
 

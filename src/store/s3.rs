@@ -310,22 +310,6 @@ impl ObjectStore for S3Store {
         Ok(Listing { objects, prefixes, next_token })
     }
 
-    async fn exists(&self, key: &str) -> Result<bool> {
-        let result = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_expected_bucket_owner(self.expected_owner.clone())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if status(&err) == Some(404) => Ok(false),
-            Err(err) => Err(storage_error("HeadObject", key, &err)),
-        }
-    }
-
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<Presigned> {
         let presigned = self
             .client
