@@ -33,6 +33,17 @@ pub fn percentile(samples: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// How a target fared. Debug builds (the smoke run) prove the harness, not the targets.
+pub fn verdict(met: bool) -> &'static str {
+    if std::env::var("BENCH_PROFILE").is_ok_and(|p| p != "release") {
+        "not judged (debug build)"
+    } else if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
 /// Milliseconds with two decimals.
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)

@@ -19,7 +19,7 @@ use bench::origin::SlowOrigin;
 use bench::processes::{LocalS3, Running, Tls, binaries};
 use bench::runtime_api::{Answer, RuntimeApi};
 use bench::s3::{ACCESS_KEY, REGION, SECRET_KEY};
-use bench::{median, mib, ms, peak_rss, percentile};
+use bench::{median, mib, ms, peak_rss, percentile, verdict};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -350,17 +350,6 @@ fn report(
         let _ = writeln!(out, "| {name} | {shown} |");
     }
     out
-}
-
-fn verdict(met: bool) -> &'static str {
-    // Debug builds (the smoke run) prove the harness, not the targets.
-    if std::env::var("BENCH_PROFILE").is_ok_and(|p| p != "release") {
-        "not judged (debug build)"
-    } else if met {
-        "met"
-    } else {
-        "MISSED"
-    }
 }
 
 fn results_page(report: &str) -> String {

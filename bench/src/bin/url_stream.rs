@@ -12,7 +12,7 @@ use bench::origin::BigOrigin;
 use bench::processes::binaries;
 use bench::runtime_api::{Answer, RuntimeApi};
 use bench::s3::S3Server;
-use bench::{median, mib, peak_rss};
+use bench::{median, mib, peak_rss, verdict};
 use bytes::BytesMut;
 use futures::StreamExt;
 use image_ingest::ingest::{PART_SIZE, PARTS_IN_FLIGHT};
@@ -105,17 +105,6 @@ async fn main() {
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
-}
-
-fn verdict(met: bool) -> &'static str {
-    // Debug builds (the smoke run) prove the harness, not the targets.
-    if std::env::var("BENCH_PROFILE").is_ok_and(|p| p != "release") {
-        "not judged (debug build)"
-    } else if met {
-        "met"
-    } else {
-        "MISSED"
-    }
 }
 
 /// The same bytes, the plainest way: GET, cut into parts, upload, complete.
