@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::catalog::{ListQuery, UploadRequest};
 use crate::error::{IngestError, Result};
 use crate::fetch::file_name_from_disposition;
-use crate::ingest::{Batch, Ingestor, Source, StoredObject, decode_base64};
+use crate::ingest::{Batch, Ingestor, Source, StoredObject, decode_base64, split_results};
 use crate::request::{Item, MAX_ITEMS, parse_request};
 
 /// A request from either payload version, reduced to what routing needs.
@@ -264,14 +264,7 @@ fn lossy_file_name(headers: &HeaderMap) -> Option<String> {
 
 fn ingest_response(results: Vec<Result<StoredObject>>) -> HttpResponse {
     let count = results.len();
-    let mut stored = Vec::new();
-    let mut failed = Vec::new();
-    for (index, result) in results.into_iter().enumerate() {
-        match result {
-            Ok(object) => stored.push(object),
-            Err(err) => failed.push((index, err)),
-        }
-    }
+    let (stored, failed) = split_results(results);
     let failures: Vec<Value> =
         failed.iter().map(|(index, err)| json!({"index": index, "error": error_body(err)})).collect();
     match (stored.is_empty(), failed.first()) {

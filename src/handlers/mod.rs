@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::app::App;
 use crate::error::{IngestError, Result};
 use crate::event::{Event, recognise};
-use crate::ingest::{Batch, Ingestor};
+use crate::ingest::{Batch, Ingestor, split_results};
 
 /// Recognises the event and hands it to its handler.
 pub async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
@@ -40,14 +40,7 @@ async fn store_all(ingestor: &Ingestor, batch: Result<Batch>) -> Result<Value, D
         Err(err) => Err(err),
     };
     let results = results.map_err(|e| invocation_error(&[(0, e)]))?;
-    let mut stored = Vec::new();
-    let mut failed = Vec::new();
-    for (index, result) in results.into_iter().enumerate() {
-        match result {
-            Ok(object) => stored.push(object),
-            Err(err) => failed.push((index, err)),
-        }
-    }
+    let (stored, failed) = split_results(results);
     if failed.is_empty() { Ok(json!({ "stored": stored })) } else { Err(invocation_error(&failed)) }
 }
 

@@ -297,6 +297,19 @@ fn both_taken(key: &str) -> IngestError {
     IngestError::Storage(format!("{key} and the name before it both hold different objects"))
 }
 
+/// Splits a batch's results into the stored objects and the failures with their item index.
+pub fn split_results(results: Vec<Result<StoredObject>>) -> (Vec<StoredObject>, Vec<(usize, IngestError)>) {
+    let mut stored = Vec::new();
+    let mut failed = Vec::new();
+    for (index, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(object) => stored.push(object),
+            Err(err) => failed.push((index, err)),
+        }
+    }
+    (stored, failed)
+}
+
 /// Refuses objects over the limit.
 pub fn check_size(size: u64, limit: u64) -> Result<()> {
     if size > limit { Err(IngestError::TooLarge { size, limit }) } else { Ok(()) }
