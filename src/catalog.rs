@@ -13,7 +13,7 @@ use crate::content::{ContentTypePolicy, declared};
 use crate::error::{IngestError, Result};
 use crate::ingest::check_size;
 use crate::key;
-use crate::store::{ListedObject, ObjectStore};
+use crate::store::{CatalogStore, ListedObject};
 
 /// Listed when `limit` is not given, and the most a page holds.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -77,7 +77,7 @@ pub struct UploadTicket {
 /// Read paths over the same bucket and prefix as ingest.
 #[derive(Clone)]
 pub struct Catalog {
-    store: Arc<dyn ObjectStore>,
+    store: Arc<dyn CatalogStore>,
     key_prefix: String,
     ttl: Duration,
     max_object_bytes: u64,
@@ -86,7 +86,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Read paths on `store` with the settings of `config`.
-    pub fn new(store: Arc<dyn ObjectStore>, config: &Config) -> Self {
+    pub fn new(store: Arc<dyn CatalogStore>, config: &Config) -> Self {
         Self {
             store,
             key_prefix: config.key_prefix.clone(),

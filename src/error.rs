@@ -1,19 +1,40 @@
 //! The one error type, and how each edge classifies it.
 
+use std::fmt;
+use std::sync::Arc;
+
 use thiserror::Error;
 
+/// The error behind a failure: kept for the logs, never shown to a client.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong while ingesting, with the contract's stable codes.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+///
+/// `Display` is the short message a client sees; [`IngestError::report`] adds the cause chain
+/// for the logs.
+#[derive(Debug, Clone, Error)]
 pub enum IngestError {
     /// The payload is not valid JSON.
-    #[error("{0}")]
-    InvalidJson(String),
+    #[error("{message}")]
+    InvalidJson {
+        /// What was wrong, for the client.
+        message: String,
+        /// The parser's error.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The payload is JSON but not a valid request.
     #[error("{0}")]
     InvalidRequest(String),
     /// `data` is not standard base64.
-    #[error("{0}")]
-    InvalidBase64(String),
+    #[error("{message}")]
+    InvalidBase64 {
+        /// What was wrong, for the client.
+        message: String,
+        /// The decoder's error.
+        #[source]
+        source: Cause,
+    },
     /// The object has no bytes.
     #[error("the object is empty")]
     EmptyObject,
@@ -43,8 +64,14 @@ pub enum IngestError {
     #[error("{0}")]
     UrlNotAllowed(String),
     /// The upstream fetch failed.
-    #[error("{0}")]
-    FetchFailed(String),
+    #[error("{message}")]
+    FetchFailed {
+        /// The URL (redacted) and what happened, for the client.
+        message: String,
+        /// The HTTP client's error, if there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// HeadBucket or a write said the bucket does not exist.
     #[error("bucket {0} does not exist")]
     BucketNotFound(String),
@@ -52,8 +79,14 @@ pub enum IngestError {
     #[error("access to bucket {0} is denied")]
     BucketAccessDenied(String),
     /// S3 still failing after the SDK's retries.
-    #[error("{0}")]
-    Storage(String),
+    #[error("{message}")]
+    Storage {
+        /// The operation and key, for the client.
+        message: String,
+        /// The SDK's error, if there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Not processed: the invocation's deadline was near, or an earlier record of the
     /// same FIFO message group failed. Retrying later is expected to work.
     #[error("{0}")]
@@ -64,22 +97,50 @@ pub enum IngestError {
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;
 
 impl IngestError {
+    /// A storage failure with nothing underneath (a rule of ours, not an SDK error).
+    pub fn storage(message: impl Into<String>) -> Self {
+        Self::Storage { message: message.into(), source: None }
+    }
+
+    /// A storage failure caused by `source`.
+    pub fn storage_from(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Storage { message: message.into(), source: Some(Arc::new(source)) }
+    }
+
+    /// A fetch failure with nothing underneath (an upstream status, a changed body).
+    pub fn fetch_failed(message: impl Into<String>) -> Self {
+        Self::FetchFailed { message: message.into(), source: None }
+    }
+
+    /// A fetch failure caused by `source`.
+    pub fn fetch_failed_from(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::FetchFailed { message: message.into(), source: Some(Arc::new(source)) }
+    }
+
+    /// A body that is not JSON, with the parser's error as its cause.
+    pub fn invalid_json(what: &str, source: serde_json::Error) -> Self {
+        Self::InvalidJson { message: format!("{what} is not valid JSON: {source}"), source: Some(Arc::new(source)) }
+    }
+
     /// The stable machine-readable code of the contract.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidJson { .. } => "invalid_json",
             Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidBase64(_) => "invalid_base64",
+            Self::InvalidBase64 { .. } => "invalid_base64",
             Self::EmptyObject => "empty_object",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::TooLarge { .. } => "too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::UrlNotAllowed(_) => "url_not_allowed",
-            Self::FetchFailed(_) => "fetch_failed",
+            Self::FetchFailed { .. } => "fetch_failed",
             Self::BucketNotFound(_) => "bucket_not_found",
             Self::BucketAccessDenied(_) => "bucket_access_denied",
-            Self::Storage(_) => "storage_error",
+            Self::Storage { .. } => "storage_error",
             Self::NotAttempted(_) => "not_attempted",
         }
     }
@@ -87,25 +148,26 @@ impl IngestError {
     /// The HTTP status API Gateway answers with.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidJson(_) | Self::InvalidRequest(_) | Self::InvalidBase64(_) | Self::EmptyObject => 400,
+            Self::InvalidJson { .. } | Self::InvalidRequest(_) | Self::InvalidBase64 { .. } | Self::EmptyObject => 400,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::TooLarge { .. } => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::UrlNotAllowed(_) => 422,
-            Self::FetchFailed(_) => 502,
-            Self::BucketNotFound(_) | Self::BucketAccessDenied(_) | Self::Storage(_) | Self::NotAttempted(_) => 503,
+            Self::FetchFailed { .. } => 502,
+            Self::BucketNotFound(_) | Self::BucketAccessDenied(_) | Self::Storage { .. } | Self::NotAttempted(_) => 503,
         }
     }
 
-    /// Whether trying the same input again later can succeed.
-    pub fn is_retryable(&self) -> bool {
+    /// Whether the same input can succeed later (S3 or the origin recovers, the bucket is
+    /// created, the deadline was the only problem): the failure is transient, not a refusal.
+    pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::FetchFailed(_)
+            Self::FetchFailed { .. }
                 | Self::BucketNotFound(_)
                 | Self::BucketAccessDenied(_)
-                | Self::Storage(_)
+                | Self::Storage { .. }
                 | Self::NotAttempted(_)
         )
     }
@@ -113,6 +175,26 @@ impl IngestError {
     /// True for the errors that concern the bucket as a whole rather than one item.
     pub fn is_bucket_error(&self) -> bool {
         matches!(self, Self::BucketNotFound(_) | Self::BucketAccessDenied(_))
+    }
+
+    /// The message and every cause under it, for the logs.
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+}
+
+/// An error with its whole cause chain: `message: cause: cause ...`.
+pub struct Report<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(err) = cause {
+            write!(f, ": {err}")?;
+            cause = err.source();
+        }
+        Ok(())
     }
 }
 
@@ -123,25 +205,30 @@ mod tests {
     #[test]
     fn every_code_maps_to_the_contract_status() {
         let cases = [
-            (IngestError::InvalidJson("x".into()), "invalid_json", 400, false),
+            (IngestError::InvalidJson { message: "x".into(), source: None }, "invalid_json", 400, false),
             (IngestError::InvalidRequest("x".into()), "invalid_request", 400, false),
-            (IngestError::InvalidBase64("x".into()), "invalid_base64", 400, false),
+            (
+                IngestError::InvalidBase64 { message: "x".into(), source: Arc::new(std::fmt::Error) },
+                "invalid_base64",
+                400,
+                false,
+            ),
             (IngestError::EmptyObject, "empty_object", 400, false),
             (IngestError::NotFound("GET /x".into()), "not_found", 404, false),
             (IngestError::MethodNotAllowed { method: "PUT".into(), allowed: "POST" }, "method_not_allowed", 405, false),
             (IngestError::TooLarge { size: 2, limit: 1 }, "too_large", 413, false),
             (IngestError::UnsupportedMediaType("text/plain".into()), "unsupported_media_type", 415, false),
             (IngestError::UrlNotAllowed("x".into()), "url_not_allowed", 422, false),
-            (IngestError::FetchFailed("x".into()), "fetch_failed", 502, true),
+            (IngestError::fetch_failed("x"), "fetch_failed", 502, true),
             (IngestError::BucketNotFound("b".into()), "bucket_not_found", 503, true),
             (IngestError::BucketAccessDenied("b".into()), "bucket_access_denied", 503, true),
-            (IngestError::Storage("x".into()), "storage_error", 503, true),
+            (IngestError::storage("x"), "storage_error", 503, true),
             (IngestError::NotAttempted("x".into()), "not_attempted", 503, true),
         ];
-        for (err, code, status, retryable) in cases {
+        for (err, code, status, transient) in cases {
             assert_eq!(err.code(), code, "{err:?}");
             assert_eq!(err.http_status(), status, "{err:?}");
-            assert_eq!(err.is_retryable(), retryable, "{err:?}");
+            assert_eq!(err.is_transient(), transient, "{err:?}");
         }
     }
 
@@ -152,5 +239,13 @@ mod tests {
             IngestError::TooLarge { size: 11, limit: 10 }.to_string(),
             "the object is 11 bytes, over the limit of 10 bytes"
         );
+    }
+
+    #[test]
+    fn clients_see_the_message_and_logs_the_whole_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let err = IngestError::storage_from("PutObject images/a.png failed", io);
+        assert_eq!(err.to_string(), "PutObject images/a.png failed");
+        assert_eq!(err.report().to_string(), "PutObject images/a.png failed: connection reset by peer");
     }
 }

@@ -4,9 +4,11 @@
 //! [`ingest`] is the one place in between that decides.
 
 pub mod app;
+pub mod body;
 pub mod catalog;
 pub mod config;
 pub mod content;
+pub mod deadline;
 pub mod error;
 pub mod event;
 pub mod fetch;

@@ -2,20 +2,15 @@
 //! and a deadline that is met by reporting rather than by being killed.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use tokio::time::Instant;
 use tracing::{Instrument, info_span, warn};
 
+use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
 use crate::ingest::{Batch, Ingestor, Source};
 use crate::request::Item;
-
-/// Time kept in hand before the invocation's deadline: no record starts after that point,
-/// and records still running then are reported as failures.
-pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// One queue message, translated from its event.
 #[derive(Debug)]
@@ -31,7 +26,7 @@ pub struct Record {
 }
 
 /// A record that was not fully stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RecordFailure {
     /// The message id.
     pub id: String,
@@ -39,38 +34,17 @@ pub struct RecordFailure {
     pub error: IngestError,
 }
 
-/// The instant to stop at, from the invocation's deadline in epoch milliseconds (0: none).
-pub fn stop_at(deadline_epoch_ms: u64) -> Option<Instant> {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    stop_at_from(deadline_epoch_ms, now_ms, Instant::now())
-}
-
-/// [`stop_at`] with the clock passed in. A value too small to be an epoch time (before
-/// 2001) is no deadline: `cargo lambda watch` sends its timeout (600000) there.
-pub fn stop_at_from(deadline_epoch_ms: u64, now_epoch_ms: u64, now: Instant) -> Option<Instant> {
-    const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
-    if deadline_epoch_ms < PLAUSIBLE_EPOCH_MS {
-        return None;
-    }
-    let remaining = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_epoch_ms));
-    Some(now + remaining.saturating_sub(DEADLINE_MARGIN))
-}
-
 /// Stores every record's items and returns the records that were not fully stored, in
 /// record order. `fifo` keeps each message group in order and stops a group at its first
-/// failure. Nothing is started at or after `stop`, and whatever is unfinished then fails.
-pub async fn process(
-    ingestor: &Ingestor,
-    records: Vec<Record>,
-    fifo: bool,
-    stop: Option<Instant>,
-) -> Vec<RecordFailure> {
+/// failure. Nothing is started at or after the deadline, and whatever is unfinished then fails.
+pub async fn process(ingestor: &Ingestor, records: Vec<Record>, fifo: bool, deadline: Deadline) -> Vec<RecordFailure> {
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
     let outcomes: Mutex<Vec<Option<Result<()>>>> = Mutex::new(vec![None; records.len()]);
     let set =
         |index: usize, outcome: Result<()>| outcomes.lock().unwrap_or_else(|p| p.into_inner())[index] = Some(outcome);
 
-    if let Err(err) = ingestor.check_bucket().await {
+    let checked = deadline.run(ingestor.check_bucket()).await.unwrap_or_else(|| Err(deadline_error()));
+    if let Err(err) = checked {
         for (index, record) in records.iter().enumerate() {
             let error = match &record.items {
                 Err(invalid) => invalid.clone(),
@@ -90,28 +64,21 @@ pub async fn process(
                         );
                         continue;
                     }
-                    if stop.is_some_and(|s| Instant::now() >= s) {
+                    if deadline.passed() {
                         set(index, Err(deadline_error()));
                         continue;
                     }
                     let span = info_span!("record", message_id = %record.id);
                     let id = record.id.clone();
-                    let outcome = store_record(ingestor, record).instrument(span).await;
+                    let outcome = store_record(ingestor, record, deadline).instrument(span).await;
                     if fifo && outcome.is_err() {
                         blocked = Some(id);
                     }
                     set(index, outcome);
                 }
             });
-        match stop {
-            Some(stop) => {
-                tokio::select! {
-                    () = work => {}
-                    () = tokio::time::sleep_until(stop) => {}
-                }
-            }
-            None => work.await,
-        }
+        // Each record's items stop at the deadline themselves (and clean up what they started).
+        work.await;
     }
 
     let outcomes = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -120,15 +87,15 @@ pub async fn process(
         .filter_map(|(id, outcome)| match outcome.unwrap_or_else(|| Err(deadline_error())) {
             Ok(()) => None,
             Err(error) => {
-                warn!(message_id = %id, code = error.code(), error = %error, "record failed");
+                warn!(message_id = %id, code = error.code(), error = %error.report(), "record failed");
                 Some(RecordFailure { id, error })
             }
         })
         .collect()
 }
 
-async fn store_record(ingestor: &Ingestor, record: Record) -> Result<()> {
-    let batch = Batch { items: record.items?, event_time: record.sent_at, source: Source::Sqs };
+async fn store_record(ingestor: &Ingestor, record: Record, deadline: Deadline) -> Result<()> {
+    let batch = Batch { items: record.items?, event_time: record.sent_at, source: Source::Sqs, deadline };
     let results = ingestor.ingest_in_order(batch).await?;
     results.into_iter().find_map(Result::err).map_or(Ok(()), Err)
 }
@@ -169,16 +136,5 @@ mod tests {
             groups(records(), true).iter().map(|g| g.iter().map(|(i, _)| *i).collect()).collect();
         assert_eq!(fifo, [vec![0, 2], vec![1]]);
         assert_eq!(groups(records(), false).len(), 3);
-    }
-
-    #[test]
-    fn the_stop_point_keeps_the_margin() {
-        let now = Instant::now();
-        let t = 1_795_552_215_000;
-        assert_eq!(stop_at_from(0, t, now), None);
-        assert_eq!(stop_at_from(600_000, t, now), None, "a duration, not an epoch time");
-        assert_eq!(stop_at_from(t + 10_000, t, now), Some(now + Duration::from_secs(8)));
-        assert_eq!(stop_at_from(t + 500, t, now), Some(now), "less than the margin left: stop now");
-        assert_eq!(stop_at_from(t - 500, t, now), Some(now), "already past");
     }
 }

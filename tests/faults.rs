@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use common::faults::{Fault, FaultProxy};
 use common::origin::{Origin, Reply, TestLookup};
 use common::*;
-use image_ingest::store::{ObjectStore, S3Store};
+use image_ingest::store::{Bucket, S3Store};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

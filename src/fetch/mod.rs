@@ -130,7 +130,7 @@ impl HttpFetcher {
         if let Some(guard) = &self.guard {
             builder = builder.connector_layer(LiteralGuardLayer(guard.clone()));
         }
-        builder.build().map_err(|e| IngestError::FetchFailed(format!("cannot set up the HTTP client: {e}")))
+        builder.build().map_err(|e| IngestError::fetch_failed_from("cannot set up the HTTP client", e))
     }
 }
 
@@ -147,7 +147,7 @@ impl Fetcher for HttpFetcher {
             } else {
                 format!("upstream answered {status}")
             };
-            return Err(IngestError::FetchFailed(format!("{}: {why}", redacted(url))));
+            return Err(IngestError::fetch_failed(format!("{}: {why}", redacted(url))));
         }
         let file_name = response
             .headers()
@@ -161,7 +161,7 @@ impl Fetcher for HttpFetcher {
             .map(move |chunk| {
                 chunk.map_err(|e| {
                     let why = if e.is_timeout() { format!("timed out after {timeout:?}") } else { e.to_string() };
-                    IngestError::FetchFailed(format!("{shown}: reading the body failed: {why}"))
+                    IngestError::fetch_failed_from(format!("{shown}: reading the body failed: {why}"), e)
                 })
             })
             .boxed();
@@ -204,7 +204,7 @@ fn classify(err: &reqwest::Error, url: &Url, timeout: Duration) -> IngestError {
         return IngestError::UrlNotAllowed(refused.0.clone());
     }
     if let Some(too_many) = find_source::<TooManyRedirects>(err) {
-        return IngestError::FetchFailed(format!("{shown}: {too_many}"));
+        return IngestError::fetch_failed(format!("{shown}: {too_many}"));
     }
     let why = if err.is_timeout() {
         format!("timed out after {timeout:?}")
@@ -213,7 +213,7 @@ fn classify(err: &reqwest::Error, url: &Url, timeout: Duration) -> IngestError {
     } else {
         innermost(err)
     };
-    IngestError::FetchFailed(format!("{shown}: {why}"))
+    IngestError::fetch_failed(format!("{shown}: {why}"))
 }
 
 fn find_source<'a, T: std::error::Error + 'static>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::catalog::{ListQuery, UploadRequest};
+use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
 use crate::fetch::file_name_from_disposition;
 use crate::ingest::{Batch, Ingestor, Source, StoredObject, decode_base64, split_results};
@@ -29,6 +30,7 @@ struct HttpRequest {
     is_base64: bool,
     time: Option<DateTime<Utc>>,
     source: Source,
+    deadline: Deadline,
 }
 
 /// A response before it is put in the version's envelope.
@@ -54,7 +56,7 @@ enum Route {
 }
 
 /// Handles a REST API (payload v1) request.
-pub async fn handle_v1(app: &App, event: ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
+pub async fn handle_v1(app: &App, event: ApiGatewayProxyRequest, deadline: Deadline) -> ApiGatewayProxyResponse {
     let stage = event.request_context.stage.unwrap_or_default();
     let path = event.path.unwrap_or_default();
     let request = HttpRequest {
@@ -66,6 +68,7 @@ pub async fn handle_v1(app: &App, event: ApiGatewayProxyRequest) -> ApiGatewayPr
         is_base64: event.is_base64_encoded,
         time: epoch_millis(event.request_context.request_time_epoch),
         source: Source::ApiV1,
+        deadline,
     };
     let response = handle(app, request).await;
     let mut out = ApiGatewayProxyResponse::default();
@@ -76,7 +79,7 @@ pub async fn handle_v1(app: &App, event: ApiGatewayProxyRequest) -> ApiGatewayPr
 }
 
 /// Handles an HTTP API (payload v2) or Function URL request.
-pub async fn handle_v2(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+pub async fn handle_v2(app: &App, event: ApiGatewayV2httpRequest, deadline: Deadline) -> ApiGatewayV2httpResponse {
     let context = event.request_context;
     let stage = context.stage.unwrap_or_default();
     let path = event.raw_path.or(context.http.path).unwrap_or_default();
@@ -89,6 +92,7 @@ pub async fn handle_v2(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV
         is_base64: event.is_base64_encoded,
         time: epoch_millis(context.time_epoch),
         source: Source::ApiV2,
+        deadline,
     };
     let response = handle(app, request).await;
     let mut out = ApiGatewayV2httpResponse::default();
@@ -113,13 +117,16 @@ async fn handle(app: &App, request: HttpRequest) -> HttpResponse {
         // The bucket is checked before the body is decoded or parsed.
         Route::Images | Route::NamedImage(_) if let Err(err) = app.ingestor.check_bucket().await => Err(err),
         Route::Images | Route::NamedImage(_) => {
-            let (time, source) = (request.time, request.source);
+            let (time, source, deadline) = (request.time, request.source, request.deadline);
             let path_name = match route {
                 Route::NamedImage(name) => Some(name),
                 _ => None,
             };
             match read_items(&app.ingestor, path_name, request).await {
-                Ok(items) => app.ingestor.ingest(Batch { items, event_time: time, source }).await.map(ingest_response),
+                Ok(items) => {
+                    let batch = Batch { items, event_time: time, source, deadline };
+                    app.ingestor.ingest(batch).await.map(ingest_response)
+                }
                 Err(err) => Err(err),
             }
         }
@@ -172,8 +179,7 @@ fn parse_upload(body: Option<&str>, is_base64: bool) -> Result<UploadRequest> {
         Some(body) if is_base64 => decode_base64(body, u64::MAX)?,
         Some(body) => Bytes::copy_from_slice(body.as_bytes()),
     };
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| IngestError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| IngestError::invalid_json("the body", e))?;
     serde_json::from_value(value).map_err(|e| IngestError::InvalidRequest(format!("invalid upload request: {e}")))
 }
 
@@ -210,8 +216,7 @@ async fn read_items(ingestor: &Ingestor, path_name: Option<String>, request: Htt
         return parse_multipart(body, content_type.as_deref().unwrap_or_default()).await;
     }
     if collection && looks_like_json(essence.as_deref(), &body) {
-        let value: Value = serde_json::from_slice(&body)
-            .map_err(|e| IngestError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_slice(&body).map_err(|e| IngestError::invalid_json("the body", e))?;
         return parse_request(value);
     }
     Ok(vec![Ok(Item::from_bytes(body, raw_name, content_type))])

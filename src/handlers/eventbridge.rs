@@ -7,6 +7,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::store_all;
+use crate::deadline::Deadline;
 use crate::error::IngestError;
 use crate::ingest::{Batch, Ingestor, Source};
 use crate::request::{Item, parse_request};
@@ -18,6 +19,7 @@ pub async fn handle(
     ingestor: &Ingestor,
     schedule: &[Url],
     event: EventBridgeEvent<Value>,
+    deadline: Deadline,
 ) -> Result<Value, Diagnostic> {
     let carries_request = ["items", "url", "data"].iter().any(|k| event.detail.get(k).is_some());
     // Only EventBridge itself or the Scheduler sends scheduled events; PutEvents cannot use aws.* sources.
@@ -29,10 +31,15 @@ pub async fn handle(
             ))
         } else {
             let items = schedule.iter().cloned().map(|url| Ok(Item::from_url(url))).collect();
-            Ok(Batch { items, event_time: event.time, source: Source::Schedule })
+            Ok(Batch { items, event_time: event.time, source: Source::Schedule, deadline })
         }
     } else {
-        parse_request(event.detail).map(|items| Batch { items, event_time: event.time, source: Source::EventBridge })
+        parse_request(event.detail).map(|items| Batch {
+            items,
+            event_time: event.time,
+            source: Source::EventBridge,
+            deadline,
+        })
     };
     store_all(ingestor, batch).await
 }

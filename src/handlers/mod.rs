@@ -10,6 +10,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
 use crate::app::App;
+use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
 use crate::event::{Event, recognise};
 use crate::ingest::{Batch, Ingestor, split_results};
@@ -17,17 +18,18 @@ use crate::ingest::{Batch, Ingestor, split_results};
 /// Recognises the event and hands it to its handler.
 pub async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     let (payload, context) = event.into_parts();
+    let deadline = Deadline::from_epoch_ms(context.deadline);
     let event = recognise(payload).map_err(|e| invocation_error(&[(0, e)]))?;
     let ingestor = &app.ingestor;
     let response = match event {
-        Event::ApiV1(request) => serde_json::to_value(apigw::handle_v1(app, *request).await),
-        Event::ApiV2(request) => serde_json::to_value(apigw::handle_v2(app, *request).await),
+        Event::ApiV1(request) => serde_json::to_value(apigw::handle_v1(app, *request, deadline).await),
+        Event::ApiV2(request) => serde_json::to_value(apigw::handle_v2(app, *request, deadline).await),
         Event::Sqs(batch) => {
-            let response = sqs::handle(ingestor, *batch, context.deadline).await;
+            let response = sqs::handle(ingestor, *batch, deadline).await;
             serde_json::to_value(response.map_err(|e| invocation_error(&[(0, e)]))?)
         }
-        Event::EventBridge(event) => return eventbridge::handle(ingestor, &app.schedule, *event).await,
-        Event::Direct(request) => return direct::handle(ingestor, request).await,
+        Event::EventBridge(event) => return eventbridge::handle(ingestor, &app.schedule, *event, deadline).await,
+        Event::Direct(request) => return direct::handle(ingestor, request, deadline).await,
     };
     response.map_err(|e| Diagnostic { error_type: "internal".into(), error_message: e.to_string() })
 }

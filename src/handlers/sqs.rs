@@ -4,6 +4,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use chrono::DateTime;
 use serde_json::Value;
 
+use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
 use crate::ingest::Ingestor;
 use crate::records::{self, Record};
@@ -12,10 +13,10 @@ use crate::request::parse_request;
 /// Processes the batch and reports exactly the records that were not fully stored.
 /// A record without a message id cannot be reported, so it fails the whole invocation
 /// and Lambda retries the batch.
-pub async fn handle(ingestor: &Ingestor, event: SqsEvent, deadline_epoch_ms: u64) -> Result<SqsBatchResponse> {
+pub async fn handle(ingestor: &Ingestor, event: SqsEvent, deadline: Deadline) -> Result<SqsBatchResponse> {
     let fifo = event.records.iter().any(|r| r.event_source_arn.as_deref().is_some_and(|a| a.ends_with(".fifo")));
     let records = event.records.into_iter().map(record).collect::<Result<Vec<_>>>()?;
-    let failures = records::process(ingestor, records, fifo, records::stop_at(deadline_epoch_ms)).await;
+    let failures = records::process(ingestor, records, fifo, deadline).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures
         .into_iter()
@@ -38,9 +39,9 @@ fn record(message: SqsMessage) -> Result<Record> {
         .and_then(|t| t.parse::<i64>().ok())
         .and_then(DateTime::from_timestamp_millis);
     let items = match message.body.as_deref().map(str::trim) {
-        None | Some("") => Err(IngestError::InvalidJson("the message body is empty".into())),
+        None | Some("") => Err(IngestError::InvalidJson { message: "the message body is empty".into(), source: None }),
         Some(body) => serde_json::from_str::<Value>(body)
-            .map_err(|e| IngestError::InvalidJson(format!("the message body is not JSON: {e}")))
+            .map_err(|e| IngestError::invalid_json("the message body", e))
             .and_then(parse_request),
     };
     Ok(Record { id, group: message.attributes.get("MessageGroupId").cloned(), items, sent_at })

@@ -1,9 +1,11 @@
 //! The ingest core: the one place where an item becomes a stored object.
+//!
+//! Every item goes the same way: bytes (in hand, or fetched) → sniffed and checked → named →
+//! written by the store, which answers whether the key was free.
 
 mod url;
 
-pub use url::{MAX_STREAMS, PART_SIZE, PARTS_IN_FLIGHT};
-
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,17 +15,22 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
+use crate::body::{Blob, Body};
 use crate::config::Config;
 use crate::content::{ContentTypePolicy, Sniffed, sniff};
+use crate::deadline::{DEADLINE_MARGIN, Deadline};
 use crate::error::{IngestError, Result};
 use crate::fetch::Fetcher;
 use crate::key;
 use crate::metrics::Record;
 use crate::request::{Item, Payload};
-use crate::store::{NewObject, ObjectStore, PutOutcome};
+use crate::store::{ObjectWriter, Placement, WriteOutcome, Written};
+
+/// Large bodies streamed at once per process, so memory stays bounded however many items or
+/// records arrive together: each holds up to four parts, plus a head per body waiting its turn.
+pub const MAX_STREAMS: usize = 2;
 
 /// Standard alphabet; padding optional, since many encoders drop it.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -70,6 +77,8 @@ pub struct Batch {
     pub event_time: Option<DateTime<Utc>>,
     /// Where the batch came from.
     pub source: Source,
+    /// When to stop and answer: items unfinished then are `not_attempted`.
+    pub deadline: Deadline,
 }
 
 /// Whether the object was written now or was already there with the same bytes.
@@ -126,10 +135,10 @@ impl From<&Config> for Rules {
 /// Turns validated items into stored objects.
 #[derive(Clone)]
 pub struct Ingestor {
-    store: Arc<dyn ObjectStore>,
+    store: Arc<dyn ObjectWriter>,
     fetcher: Arc<dyn Fetcher>,
     rules: Arc<Rules>,
-    /// Multipart streams at once in this process; each holds up to four 8 MiB parts.
+    /// Multipart streams at once in this process.
     streams: Arc<tokio::sync::Semaphore>,
 }
 
@@ -139,12 +148,20 @@ struct Target {
     wanted_name: Option<String>,
     declared_type: Option<String>,
     at: DateTime<Utc>,
-    metadata: std::collections::BTreeMap<String, String>,
+    metadata: BTreeMap<String, String>,
+}
+
+/// Where an item's bytes can be had again, for a second write under another name.
+enum Origin {
+    /// Held in memory.
+    Held(Blob),
+    /// Fetched again from the URL, and refused unless they are the same bytes.
+    Url(::url::Url),
 }
 
 impl Ingestor {
     /// An ingestor fetching URLs with `fetcher` and writing to `store` under `rules`.
-    pub fn new(store: Arc<dyn ObjectStore>, fetcher: Arc<dyn Fetcher>, rules: Rules) -> Self {
+    pub fn new(store: Arc<dyn ObjectWriter>, fetcher: Arc<dyn Fetcher>, rules: Rules) -> Self {
         Self { store, fetcher, rules: Arc::new(rules), streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)) }
     }
 
@@ -162,13 +179,14 @@ impl Ingestor {
     pub async fn check_bucket(&self) -> Result<()> {
         let result = self.store.ensure_bucket().await;
         if let Err(err) = &result {
-            warn!(code = err.code(), bucket = self.store.bucket(), error = %err, "bucket check failed");
+            warn!(code = err.code(), bucket = self.store.bucket(), error = %err.report(), "bucket check failed");
         }
         result
     }
 
-    /// Checks the bucket, then stores every valid item, results in order, a bounded number at once.
-    /// The outer error is a bucket failure that refuses the whole batch before any item is read.
+    /// Checks the bucket, then stores every valid item, results in order, a bounded number at
+    /// once, until the batch's deadline. The outer error is a bucket failure (or the deadline
+    /// reached during the check) that refuses the whole batch before any item is read.
     pub async fn ingest(&self, batch: Batch) -> Result<Vec<Result<StoredObject>>> {
         self.ingest_with_width(batch, self.rules.concurrency).await
     }
@@ -180,14 +198,18 @@ impl Ingestor {
     }
 
     async fn ingest_with_width(&self, batch: Batch, width: usize) -> Result<Vec<Result<StoredObject>>> {
-        self.check_bucket().await?;
+        let deadline = batch.deadline;
+        deadline.run(self.check_bucket()).await.unwrap_or_else(|| Err(not_attempted()))?;
         let now = Utc::now();
         let (event_time, source) = (batch.event_time, batch.source);
-        let results = futures::stream::iter(batch.items.into_iter().enumerate())
+        let results: Vec<Result<StoredObject>> = futures::stream::iter(batch.items.into_iter().enumerate())
             .map(|(index, item)| async move {
                 let started = Instant::now();
                 let result = match item {
-                    Ok(item) => self.store_item(item, event_time, now).await,
+                    Ok(item) => deadline
+                        .run(self.store_item(item, event_time, now))
+                        .await
+                        .unwrap_or_else(|| Err(not_attempted())),
                     Err(err) => Err(err),
                 };
                 log_outcome(index, source, &result, started);
@@ -196,6 +218,10 @@ impl Ingestor {
             .buffered(width)
             .collect()
             .await;
+        if deadline.passed() {
+            // Items cut off dropped their writes; let those clean up before the answer.
+            self.store.settle(DEADLINE_MARGIN / 2).await;
+        }
         Ok(results)
     }
 
@@ -216,34 +242,21 @@ impl Ingestor {
         }
         let target =
             Target { wanted_name: item.file_name, declared_type: item.declared_type, at, metadata: item.metadata };
+        let limit = self.rules.max_object_bytes;
         match item.payload {
-            Payload::Base64(text) => self.store_bytes(decode_base64(&text, self.rules.max_object_bytes)?, target).await,
-            Payload::Bytes(bytes) => self.store_bytes(bytes, target).await,
+            Payload::Base64(text) => self.store_held(decode_base64(&text, limit)?, target).await,
+            Payload::Bytes(bytes) => self.store_held(bytes, target).await,
             Payload::Url(url) => self.store_url(url, target).await,
         }
     }
 
-    /// Stores bytes in hand with one conditional PutObject.
-    async fn store_bytes(&self, bytes: Bytes, target: Target) -> Result<StoredObject> {
+    /// Stores bytes in hand.
+    async fn store_held(&self, bytes: Bytes, target: Target) -> Result<StoredObject> {
         check_size(bytes.len() as u64, self.rules.max_object_bytes)?;
         let sniffed = self.sniff_allowed(&bytes, target.declared_type.as_deref())?;
-        let sha256_hex = hex::encode(Sha256::digest(&bytes));
-        let name = key::file_name(target.wanted_name.as_deref(), &sniffed, &sha256_hex);
-        let object = NewObject {
-            key: key::object_key(&self.rules.key_prefix, target.at, &name),
-            body: bytes,
-            content_type: sniffed.mime.to_owned(),
-            sha256_hex,
-            metadata: target.metadata.clone(),
-        };
-        if let Some(status) = self.put_or_match(&object).await? {
-            return Ok(self.stored(&object, object.body.len() as u64, status));
-        }
-        let moved = NewObject { key: self.collision_key(target.at, &name, &object.sha256_hex), ..object };
-        match self.put_or_match(&moved).await? {
-            Some(status) => Ok(self.stored(&moved, moved.body.len() as u64, status)),
-            None => Err(both_taken(&moved.key)),
-        }
+        let blob = Blob::new(bytes);
+        let name = key::file_name(target.wanted_name.as_deref(), &sniffed, blob.sha256_hex());
+        self.write(&target, &sniffed, &name, Body::Whole(blob.clone()), Origin::Held(blob)).await
     }
 
     /// Sniffs the first bytes and refuses empty objects and types not allowed.
@@ -262,39 +275,67 @@ impl Ingestor {
         Ok(sniffed)
     }
 
-    fn collision_key(&self, at: DateTime<Utc>, name: &str, sha256_hex: &str) -> String {
-        key::object_key(&self.rules.key_prefix, at, &key::collision_name(name, sha256_hex))
-    }
-
-    /// Writes the object, or finds the same bytes already there. `None`: the key holds other bytes.
-    async fn put_or_match(&self, object: &NewObject) -> Result<Option<Status>> {
-        let started = Instant::now();
-        let outcome = self.store.put_if_absent(object).await;
-        Record::plain().millis("S3Latency", started.elapsed()).emit();
-        match outcome? {
-            PutOutcome::Created => Ok(Some(Status::Created)),
-            PutOutcome::KeyTaken => {
-                let stored = self.store.identify(&object.key).await?.and_then(|found| found.sha256);
-                let same = stored.as_deref() == Some(object.sha256_hex.as_str());
-                Ok(same.then_some(Status::Existing))
-            }
+    /// Writes `body` under `name`; when the key holds other bytes, writes them again from
+    /// `origin` under the name with their digest (`{stem}-{sha8}.{ext}`).
+    async fn write(
+        &self,
+        target: &Target,
+        sniffed: &Sniffed,
+        name: &str,
+        body: Body,
+        origin: Origin,
+    ) -> Result<StoredObject> {
+        let place = self.place(target, sniffed, name);
+        let written = self.put(&place, body).await?;
+        if written.outcome != WriteOutcome::Occupied {
+            return Ok(self.stored(place, written));
+        }
+        let moved = self.place(target, sniffed, &key::collision_name(name, &written.sha256_hex));
+        let again = match origin {
+            Origin::Held(blob) => Body::Whole(blob),
+            Origin::Url(url) => self.fetch_again(&url, written.sha256_hex).await?,
+        };
+        let written = self.put(&moved, again).await?;
+        match written.outcome {
+            WriteOutcome::Occupied => Err(both_taken(&moved.key)),
+            _ => Ok(self.stored(moved, written)),
         }
     }
 
-    fn stored(&self, object: &NewObject, size: u64, status: Status) -> StoredObject {
+    async fn put(&self, place: &Placement, body: Body) -> Result<Written> {
+        let started = Instant::now();
+        let written = self.store.write_if_absent(place, body).await;
+        Record::plain().millis("S3Latency", started.elapsed()).emit();
+        written
+    }
+
+    fn place(&self, target: &Target, sniffed: &Sniffed, name: &str) -> Placement {
+        Placement {
+            key: key::object_key(&self.rules.key_prefix, target.at, name),
+            content_type: sniffed.mime.to_owned(),
+            metadata: target.metadata.clone(),
+        }
+    }
+
+    fn stored(&self, place: Placement, written: Written) -> StoredObject {
+        let status = if written.outcome == WriteOutcome::Created { Status::Created } else { Status::Existing };
         StoredObject {
-            size,
-            key: object.key.clone(),
+            key: place.key,
             bucket: self.store.bucket().to_owned(),
-            content_type: object.content_type.clone(),
-            sha256: object.sha256_hex.clone(),
+            size: written.size,
+            content_type: place.content_type,
+            sha256: written.sha256_hex,
             status,
         }
     }
 }
 
+fn not_attempted() -> IngestError {
+    IngestError::NotAttempted("the invocation's deadline was near; it was not finished and can be retried".into())
+}
+
 fn both_taken(key: &str) -> IngestError {
-    IngestError::Storage(format!("{key} and the name before it both hold different objects"))
+    IngestError::storage(format!("{key} and the name before it both hold different objects"))
 }
 
 /// Splits a batch's results into the stored objects and the failures with their item index.
@@ -333,8 +374,10 @@ pub fn decode_base64(text: &str, limit: u64) -> Result<Bytes> {
     let upper = base64_decoded_len(text.len());
     let padding = text.bytes().rev().take_while(|&b| b == b'=').count() as u64;
     check_size(upper.saturating_sub(padding.min(2)), limit)?;
-    let bytes =
-        BASE64.decode(text).map_err(|e| IngestError::InvalidBase64(format!("data is not standard base64: {e}")))?;
+    let bytes = BASE64.decode(text).map_err(|e| IngestError::InvalidBase64 {
+        message: format!("data is not standard base64: {e}"),
+        source: Arc::new(e),
+    })?;
     Ok(Bytes::from(bytes))
 }
 
@@ -351,7 +394,8 @@ fn log_outcome(index: usize, source: Source, result: &Result<StoredObject>, star
                 .emit();
         }
         Err(e) => {
-            warn!(index, code = e.code(), source = source.as_str(), error = %e, duration_ms, "object failed");
+            let transient = e.is_transient();
+            warn!(index, code = e.code(), transient, source = source.as_str(), error = %e.report(), duration_ms, "object failed");
             Record::by("Code", e.code()).and_in_total().count("Failures", 1).emit();
         }
     }

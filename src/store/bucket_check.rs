@@ -2,7 +2,9 @@
 
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::error::{IngestError, Result};
 
@@ -105,19 +107,24 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
-    #[tokio::test]
+    fn code(result: Result<()>) -> Result<(), &'static str> {
+        result.map_err(|e| e.code())
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn missing_bucket_is_rechecked_after_the_interval() {
-        let (check, calls) = (BucketCheck::new(Duration::from_millis(50)), AtomicUsize::new(0));
-        let missing = Err(IngestError::BucketNotFound("b".into()));
-        assert_eq!(probe_with(&check, &calls, missing.clone()).await, missing);
-        assert_eq!(probe_with(&check, &calls, Ok(())).await, missing, "cached refusal");
+        let (check, calls) = (BucketCheck::new(RECHECK_AFTER), AtomicUsize::new(0));
+        let missing = || Err(IngestError::BucketNotFound("b".into()));
+        assert_eq!(code(probe_with(&check, &calls, missing()).await), Err("bucket_not_found"));
+        tokio::time::advance(RECHECK_AFTER - Duration::from_millis(1)).await;
+        assert_eq!(code(probe_with(&check, &calls, Ok(())).await), Err("bucket_not_found"), "cached refusal");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::advance(Duration::from_millis(1)).await;
         probe_with(&check, &calls, Ok(())).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn concurrent_first_events_share_one_probe() {
         let (check, calls) = (BucketCheck::new(RECHECK_AFTER), AtomicUsize::new(0));
         let slow_probe = || async {
@@ -148,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn transient_failures_are_not_cached_and_invalidate_forgets() {
         let (check, calls) = (BucketCheck::new(RECHECK_AFTER), AtomicUsize::new(0));
-        let down = Err(IngestError::Storage("timeout".into()));
+        let down = Err(IngestError::storage("timeout"));
         assert_eq!(probe_with(&check, &calls, down).await.unwrap_err().code(), "storage_error");
         probe_with(&check, &calls, Ok(())).await.unwrap();
         check.invalidate();

@@ -1,40 +1,76 @@
-//! Where bytes leave: the object store boundary and its S3 adapter.
+//! Where bytes leave: the storage capabilities the domain uses, and their S3 adapter.
+//!
+//! Each capability is one narrow trait; [`S3Store`] implements them all.
 
 mod bucket_check;
 mod s3;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 
 pub use bucket_check::{BucketCheck, RECHECK_AFTER};
-pub use s3::S3Store;
+pub use s3::{PART_SIZE, PARTS_IN_FLIGHT, S3Store};
 
+use crate::body::Body;
 use crate::error::Result;
 
-/// An object to create only if its key is free.
-#[derive(Debug, Clone)]
-pub struct NewObject {
+/// Where an object goes and what it is stored with; its bytes travel separately.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
     /// Full object key.
     pub key: String,
-    /// The whole body.
-    pub body: Bytes,
     /// The sniffed content type.
     pub content_type: String,
-    /// Lowercase hex sha256 of `body`, sent as a checksum and kept as metadata.
-    pub sha256_hex: String,
-    /// User metadata from the request.
+    /// User metadata from the request (the store adds `sha256`).
     pub metadata: BTreeMap<String, String>,
 }
 
-/// What a conditional create found.
+/// What a conditional write found at the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutOutcome {
-    /// The object was written.
+pub enum WriteOutcome {
+    /// The object was written now.
     Created,
-    /// Something already lives at that key; nothing was written.
-    KeyTaken,
+    /// The key already held these same bytes; nothing was written.
+    Existing,
+    /// The key holds other bytes; nothing was written.
+    Occupied,
+}
+
+/// The answer of a write, with the digest and size of the bytes the store saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// What happened at the key.
+    pub outcome: WriteOutcome,
+    /// Lowercase hex SHA-256 of the body.
+    pub sha256_hex: String,
+    /// Size of the body in bytes.
+    pub size: u64,
+}
+
+/// The bucket every capability works on.
+#[async_trait]
+pub trait Bucket: Send + Sync {
+    /// The bucket's name, for responses and logs.
+    fn bucket(&self) -> &str;
+
+    /// Fails with `bucket_not_found` / `bucket_access_denied` unless the bucket is usable.
+    /// Cached per execution environment.
+    async fn ensure_bucket(&self) -> Result<()>;
+}
+
+/// Writing objects that must never overwrite another.
+#[async_trait]
+pub trait ObjectWriter: Bucket {
+    /// Writes `body` at `place.key` unless the key exists, with a checksum the server
+    /// verifies and the digest kept as `sha256` metadata. A stream is read to its end (or its
+    /// first error, which abandons the write and leaves nothing behind).
+    async fn write_if_absent(&self, place: &Placement, body: Body) -> Result<Written>;
+
+    /// Waits, at most `limit`, for the clean-ups of writes abandoned midway (a write whose
+    /// future was dropped at a deadline) so that nothing is left behind when the invocation ends.
+    async fn settle(&self, limit: Duration);
 }
 
 /// What tells one stored object's bytes from another's.
@@ -42,19 +78,13 @@ pub enum PutOutcome {
 pub struct Identity {
     /// The `sha256` metadata, if the object has it.
     pub sha256: Option<String>,
-    /// The ETag, quotes removed (for a multipart object, `{md5 of part md5s}-{parts}`).
-    pub etag: String,
 }
 
-/// One uploaded part of a multipart upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UploadedPart {
-    /// 1-based part number.
-    pub number: i32,
-    /// The part's ETag.
-    pub etag: String,
-    /// Base64 SHA-256 of the part, verified by S3.
-    pub checksum_sha256: String,
+/// Looking up one object.
+#[async_trait]
+pub trait ObjectLookup: Bucket {
+    /// What identifies the object at `key`, or `None` if there is none.
+    async fn identify(&self, key: &str) -> Result<Option<Identity>>;
 }
 
 /// One listed object.
@@ -81,6 +111,13 @@ pub struct Listing {
     pub next_token: Option<String>,
 }
 
+/// Listing stored keys.
+#[async_trait]
+pub trait ObjectLister: Bucket {
+    /// Lists keys under `prefix`, one page of at most `limit`.
+    async fn list(&self, prefix: &str, delimiter: Option<&str>, limit: u32, token: Option<&str>) -> Result<Listing>;
+}
+
 /// A presigned request a client sends itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presigned {
@@ -90,50 +127,17 @@ pub struct Presigned {
     pub headers: Vec<(String, String)>,
 }
 
-/// The storage capability the ingest core needs.
+/// Signing requests that clients send to the bucket themselves.
 #[async_trait]
-pub trait ObjectStore: Send + Sync {
-    /// The bucket objects go to, for responses and logs.
-    fn bucket(&self) -> &str;
-
-    /// Fails with `bucket_not_found` / `bucket_access_denied` unless the bucket is usable.
-    /// Cached per execution environment.
-    async fn ensure_bucket(&self) -> Result<()>;
-
-    /// Writes `object` unless its key exists (`If-None-Match: *`), with a verified checksum.
-    async fn put_if_absent(&self, object: &NewObject) -> Result<PutOutcome>;
-
-    /// What identifies the object at `key`, or `None` if there is none.
-    async fn identify(&self, key: &str) -> Result<Option<Identity>>;
-
-    /// Starts a multipart upload whose parts carry SHA-256 checksums.
-    async fn start_upload(&self, key: &str, content_type: &str, metadata: &BTreeMap<String, String>) -> Result<String>;
-
-    /// Uploads one part (at least 5 MiB unless it is the last).
-    async fn upload_part(&self, key: &str, upload_id: &str, number: i32, body: Bytes) -> Result<UploadedPart>;
-
-    /// Completes the upload unless the key exists (`If-None-Match: *`).
-    async fn complete_upload(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<PutOutcome>;
-
-    /// Aborts the upload so that no parts are left behind.
-    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()>;
-
-    /// Lists keys under `prefix`, one page of at most `limit`.
-    async fn list(&self, prefix: &str, delimiter: Option<&str>, limit: u32, token: Option<&str>) -> Result<Listing>;
-
+pub trait Presigner: Bucket {
     /// A presigned GET for `key`.
-    async fn presign_get(&self, key: &str, ttl: std::time::Duration) -> Result<Presigned>;
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<Presigned>;
 
     /// A presigned conditional PUT for `key` whose content type and length are signed.
-    async fn presign_put(
-        &self,
-        key: &str,
-        content_type: &str,
-        length: u64,
-        ttl: std::time::Duration,
-    ) -> Result<Presigned>;
-
-    /// Adds the `sha256` metadata to an object made by multipart upload, whose digest was only
-    /// known at the end (a copy onto itself that keeps the bytes and replaces the metadata).
-    async fn record_sha256(&self, object: &NewObject) -> Result<()>;
+    async fn presign_put(&self, key: &str, content_type: &str, length: u64, ttl: Duration) -> Result<Presigned>;
 }
+
+/// What the read paths (listing, downloads, upload tickets) need.
+pub trait CatalogStore: ObjectLister + ObjectLookup + Presigner {}
+
+impl<T: ObjectLister + ObjectLookup + Presigner> CatalogStore for T {}

@@ -15,7 +15,7 @@ use bench::s3::S3Server;
 use bench::{median, mib, peak_rss, verdict};
 use bytes::BytesMut;
 use futures::StreamExt;
-use image_ingest::ingest::{PART_SIZE, PARTS_IN_FLIGHT};
+use image_ingest::store::{PART_SIZE, PARTS_IN_FLIGHT};
 use tokio::task::JoinSet;
 
 const BUCKET: &str = "bench";

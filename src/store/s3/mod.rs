@@ -1,0 +1,468 @@
+//! The S3 adapter: HeadBucket with its cache, conditional writes with checksums, and the
+//! checks that tell "already there" from "someone else's" and "lost answer" from "failed".
+
+mod multipart;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, MetadataDirective};
+use base64::Engine;
+use tokio::sync::watch;
+use tracing::warn;
+
+pub use multipart::{PART_SIZE, PARTS_IN_FLIGHT};
+
+use super::{
+    Bucket, BucketCheck, Identity, ListedObject, Listing, ObjectLister, ObjectLookup, ObjectWriter, Placement,
+    Presigned, Presigner, RECHECK_AFTER, WriteOutcome, Written,
+};
+use crate::body::{Blob, Body};
+use crate::config::Config;
+use crate::error::{IngestError, Result};
+
+/// SDK attempts per call (standard mode), and the bounds that keep a dead S3 within the Lambda timeout.
+const MAX_ATTEMPTS: u32 = 3;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+/// The look at the key after a write whose answer was lost: short, so a dead S3 fails fast.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Tries of a conditional write that S3 answered with 409 ConditionalRequestConflict.
+const CONFLICT_TRIES: u32 = 3;
+
+/// The object store on one S3 bucket: every capability of [`crate::store`].
+#[derive(Debug)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    expected_owner: Option<String>,
+    check: BucketCheck,
+    cleanups: Cleanups,
+}
+
+/// What HeadObject tells about an object's bytes.
+struct Head {
+    sha256: Option<String>,
+    /// Quotes removed; for a multipart object `{md5 of the part md5s}-{parts}`.
+    etag: String,
+}
+
+impl S3Store {
+    /// Builds the S3 client from the shared SDK config with this function's retry and timeout bounds.
+    pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(config.force_path_style)
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(MAX_ATTEMPTS)
+                    .with_initial_backoff(Duration::from_millis(100))
+                    .with_max_backoff(Duration::from_secs(2)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        Self {
+            client: Client::from_conf(s3_config),
+            bucket: config.bucket.clone(),
+            expected_owner: config.expected_bucket_owner.clone(),
+            check: BucketCheck::new(RECHECK_AFTER),
+            cleanups: Cleanups::default(),
+        }
+    }
+
+    /// The underlying client, for tests that inspect its settings.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn head_bucket(&self) -> Result<()> {
+        let result = self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => Err(match status(&err) {
+                Some(404) => IngestError::BucketNotFound(self.bucket.clone()),
+                Some(403) => IngestError::BucketAccessDenied(self.bucket.clone()),
+                _ => sdk_error("HeadBucket", &self.bucket, err),
+            }),
+        }
+    }
+
+    /// Maps a write failure: a missing bucket invalidates the cached check.
+    fn write_error<E>(&self, operation: &str, key: &str, err: SdkError<E, HttpResponse>) -> IngestError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match err.code() {
+            Some("NoSuchBucket") => {
+                self.check.invalidate();
+                IngestError::BucketNotFound(self.bucket.clone())
+            }
+            // Other 403s (a KMS key, a skewed clock, a bad signature) are not about the bucket.
+            Some("AccessDenied") => IngestError::BucketAccessDenied(self.bucket.clone()),
+            _ => sdk_error(operation, key, err),
+        }
+    }
+
+    /// HeadObject, `None` for a missing key. `quick` bounds it tightly, for the look after a
+    /// lost answer, when S3 may well be down.
+    async fn head(&self, key: &str, quick: bool) -> Result<Option<Head>> {
+        let mut request = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .customize();
+        if quick {
+            request = request.config_override(
+                aws_sdk_s3::config::Builder::default()
+                    .retry_config(RetryConfig::standard().with_max_attempts(2))
+                    .timeout_config(TimeoutConfig::builder().operation_timeout(CHECK_TIMEOUT).build()),
+            );
+        }
+        match request.send().await {
+            Ok(head) => Ok(Some(Head {
+                sha256: head.metadata().and_then(|m| m.get("sha256")).cloned(),
+                etag: head.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+            })),
+            Err(err) if status(&err) == Some(404) => Ok(None),
+            Err(err) => Err(sdk_error("HeadObject", key, err)),
+        }
+    }
+
+    /// Whether the object at the key holds the bytes with `sha256_hex`: by its `sha256`
+    /// metadata, or, for a multipart object whose digest was never recorded (an earlier run
+    /// stopped, or a server lost the answer), by the ETag `parts_etag` those parts give; the
+    /// digest is then recorded now.
+    async fn holds(&self, place: &Placement, sha256_hex: &str, parts_etag: Option<&str>, quick: bool) -> Result<bool> {
+        let Some(found) = self.head(&place.key, quick).await? else { return Ok(false) };
+        match found.sha256 {
+            Some(sha256) => Ok(sha256 == sha256_hex),
+            None if parts_etag.is_some_and(|etag| !etag.is_empty() && etag == found.etag) => {
+                self.record_sha256(place, sha256_hex).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Settles a conditional write's answer: taken keys are told apart by their bytes, and a
+    /// failure whose answer may have been lost after S3 completed the write is checked at the
+    /// key before it is reported.
+    async fn settle_write<E>(
+        &self,
+        operation: &str,
+        place: &Placement,
+        sha256_hex: &str,
+        parts_etag: Option<&str>,
+        result: std::result::Result<(), SdkError<E, HttpResponse>>,
+    ) -> Result<WriteOutcome>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let err = match result {
+            Ok(()) => return Ok(WriteOutcome::Created),
+            Err(err) => err,
+        };
+        if is_precondition_failed(&err) {
+            let same = self.holds(place, sha256_hex, parts_etag, false).await?;
+            return Ok(if same { WriteOutcome::Existing } else { WriteOutcome::Occupied });
+        }
+        if is_ambiguous(&err) && matches!(self.holds(place, sha256_hex, parts_etag, true).await, Ok(true)) {
+            warn!(key = %place.key, operation, error = %aws_sdk_s3::error::DisplayErrorContext(&err),
+                "the write's answer was lost, but the object is stored intact");
+            return Ok(WriteOutcome::Created);
+        }
+        Err(self.write_error(operation, &place.key, err))
+    }
+
+    /// One conditional PutObject with the whole body and its checksum.
+    async fn put_blob(&self, place: &Placement, blob: &Blob) -> Result<WriteOutcome> {
+        let checksum = base64_of_hex(blob.sha256_hex());
+        let result = retry_conflicts(|| {
+            let request = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&place.key)
+                .body(ByteStream::from(blob.bytes().clone()))
+                .content_type(&place.content_type)
+                // Both: S3 verifies the value, and servers that keep checksums only for a
+                // named algorithm (moto) then keep it for HeadObject's ChecksumMode.
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                .checksum_sha256(&checksum)
+                .if_none_match("*")
+                .set_metadata(Some(metadata_with_digest(&place.metadata, blob.sha256_hex())))
+                .set_expected_bucket_owner(self.expected_owner.clone());
+            async move { request.send().await.map(|_| ()) }
+        })
+        .await;
+        self.settle_write("PutObject", place, blob.sha256_hex(), None, result).await
+    }
+
+    /// Adds the `sha256` metadata to an object made by multipart upload, whose digest was
+    /// only known at the end: a copy onto itself that keeps the bytes and replaces the
+    /// metadata. A failure is logged, not returned: the bytes are stored and verified.
+    async fn record_sha256(&self, place: &Placement, sha256_hex: &str) {
+        let result = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&place.key)
+            .copy_source(format!("{}/{}", self.bucket, urlencode_key(&place.key)))
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type(&place.content_type)
+            .set_metadata(Some(metadata_with_digest(&place.metadata, sha256_hex)))
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .set_expected_source_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await;
+        if let Err(err) = result {
+            let err = self.write_error("CopyObject", &place.key, err);
+            warn!(key = %place.key, code = err.code(), error = %err.report(), "could not record sha256 metadata");
+        }
+    }
+}
+
+#[async_trait]
+impl Bucket for S3Store {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn ensure_bucket(&self) -> Result<()> {
+        self.check
+            .ensure(|| async {
+                let result = self.head_bucket().await;
+                let answer = result.as_ref().map_or_else(|e| e.code(), |()| "usable");
+                crate::metrics::Record::by("Result", answer).count("BucketChecks", 1).emit();
+                result
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl ObjectWriter for S3Store {
+    async fn write_if_absent(&self, place: &Placement, body: Body) -> Result<Written> {
+        match body {
+            Body::Whole(blob) => {
+                let outcome = self.put_blob(place, &blob).await?;
+                Ok(Written { outcome, sha256_hex: blob.sha256_hex().to_owned(), size: blob.size() })
+            }
+            Body::Stream(stream) => self.write_stream(place, stream).await,
+        }
+    }
+
+    async fn settle(&self, limit: Duration) {
+        self.cleanups.wait(limit).await;
+    }
+}
+
+#[async_trait]
+impl ObjectLookup for S3Store {
+    async fn identify(&self, key: &str) -> Result<Option<Identity>> {
+        Ok(self.head(key, false).await?.map(|head| Identity { sha256: head.sha256 }))
+    }
+}
+
+#[async_trait]
+impl ObjectLister for S3Store {
+    async fn list(&self, prefix: &str, delimiter: Option<&str>, limit: u32, token: Option<&str>) -> Result<Listing> {
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_delimiter(delimiter.map(str::to_owned))
+            .max_keys(limit as i32)
+            .set_continuation_token(token.map(str::to_owned))
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                Some("InvalidArgument") => IngestError::InvalidRequest("next_token is not valid".into()),
+                _ => self.write_error("ListObjectsV2", prefix, e),
+            })?;
+        let objects = page
+            .contents()
+            .iter()
+            .map(|o| ListedObject {
+                key: o.key().unwrap_or_default().to_owned(),
+                size: o.size().unwrap_or_default().max(0) as u64,
+                last_modified: o
+                    .last_modified()
+                    .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+                    .unwrap_or_default(),
+                etag: o.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+            })
+            .collect();
+        let prefixes = page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)).collect();
+        let next_token =
+            page.next_continuation_token().filter(|_| page.is_truncated() == Some(true)).map(str::to_owned);
+        Ok(Listing { objects, prefixes, next_token })
+    }
+}
+
+#[async_trait]
+impl Presigner for S3Store {
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<Presigned> {
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(|e| sdk_error("presign GetObject", key, e))?;
+        Ok(to_presigned(&presigned))
+    }
+
+    async fn presign_put(&self, key: &str, content_type: &str, length: u64, ttl: Duration) -> Result<Presigned> {
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(length as i64)
+            .if_none_match("*")
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(|e| sdk_error("presign PutObject", key, e))?;
+        Ok(to_presigned(&presigned))
+    }
+}
+
+/// Clean-ups running on their own (aborts of uploads whose writer was dropped), counted so
+/// that an invocation can wait for them before it answers.
+#[derive(Debug, Clone)]
+struct Cleanups(Arc<watch::Sender<usize>>);
+
+impl Default for Cleanups {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl Cleanups {
+    fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        self.0.send_modify(|n| *n += 1);
+        let count = self.0.clone();
+        tokio::spawn(async move {
+            work.await;
+            count.send_modify(|n| *n -= 1);
+        });
+    }
+
+    async fn wait(&self, limit: Duration) {
+        let mut running = self.0.subscribe();
+        if tokio::time::timeout(limit, running.wait_for(|n| *n == 0)).await.is_err() {
+            warn!(running = *running.borrow(), "clean-ups still running when the invocation answered");
+        }
+    }
+}
+
+/// Runs a conditional write again while S3 answers 409 ConditionalRequestConflict: another
+/// writer holds the key, so give it time to finish before asking again.
+async fn retry_conflicts<E, F, Fut>(mut attempt: F) -> std::result::Result<(), SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<(), SdkError<E, HttpResponse>>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(err) if is_conflict(&err) && tries < CONFLICT_TRIES => {
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn metadata_with_digest(
+    metadata: &BTreeMap<String, String>,
+    sha256_hex: &str,
+) -> std::collections::HashMap<String, String> {
+    let mut all: std::collections::HashMap<String, String> = metadata.clone().into_iter().collect();
+    all.insert("sha256".to_owned(), sha256_hex.to_owned());
+    all
+}
+
+fn base64_of_hex(hex_digest: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(hex::decode(hex_digest).unwrap_or_default())
+}
+
+fn presigning(ttl: Duration) -> Result<PresigningConfig> {
+    PresigningConfig::expires_in(ttl).map_err(|e| IngestError::storage_from(format!("cannot presign for {ttl:?}"), e))
+}
+
+fn to_presigned(request: &PresignedRequest) -> Presigned {
+    Presigned {
+        url: request.uri().to_owned(),
+        headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+    }
+}
+
+/// Copy sources are `bucket/key` with the key URL-encoded, `/` kept.
+fn urlencode_key(key: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    percent_encoding::utf8_percent_encode(key, KEEP).to_string()
+}
+
+fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+fn is_precondition_failed<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    status(err) == Some(412) || err.code() == Some("PreconditionFailed")
+}
+
+fn is_conflict<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    status(err) == Some(409) || err.code() == Some("ConditionalRequestConflict")
+}
+
+/// Whether S3 may have completed the write although the call failed: no answer (timeout,
+/// reset), a 5xx, an answer the SDK could not read, or a retried completion whose upload is
+/// already gone. A 4xx refusal is definite.
+fn is_ambiguous<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    match status(err) {
+        Some(400..=499) => err.code() == Some("NoSuchUpload"),
+        _ => true,
+    }
+}
+
+fn sdk_error<E>(operation: &str, target: &str, err: SdkError<E, HttpResponse>) -> IngestError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    IngestError::storage_from(format!("{operation} {target} failed"), err)
+}
