@@ -73,7 +73,7 @@ impl Config {
         let allowed = get("ALLOWED_CONTENT_TYPES").unwrap_or_else(|| "image/*".into());
         let allowed_content_types =
             ContentTypePolicy::parse(&allowed).map_err(|reason| invalid("ALLOWED_CONTENT_TYPES", &allowed, &reason))?;
-        let batch_concurrency: usize = number(&get, "BATCH_CONCURRENCY", 8)?;
+        let batch_concurrency: usize = number(&get, "BATCH_CONCURRENCY", 10)?;
         if batch_concurrency == 0 {
             return Err(invalid("BATCH_CONCURRENCY", "0", "must be at least 1"));
         }
@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(c.expected_bucket_owner, None);
         assert!(c.schedule_urls.is_empty());
         assert!(!c.force_path_style);
-        assert_eq!(c.batch_concurrency, 8);
+        assert_eq!(c.batch_concurrency, 10);
         assert_eq!(c.presign_ttl, Duration::from_secs(300));
     }
 

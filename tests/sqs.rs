@@ -143,7 +143,7 @@ mod with_urls {
             Origin::start(|_| Reply::Delayed(Duration::from_millis(300), "image/png", Bytes::from(png(1)))).await;
         let response = invoke(&server.app(&[]), url_records(&origin, 10)).await.unwrap();
         assert_eq!(failed_ids(&response), Vec::<String>::new());
-        assert_eq!(origin.peak_concurrency(), 8, "BATCH_CONCURRENCY defaults to 8");
+        assert_eq!(origin.peak_concurrency(), 10, "BATCH_CONCURRENCY defaults to 10: one wave for SQS's batch");
         assert_eq!(server.keys().len(), 10);
 
         let narrow = S3Server::start().await;
