@@ -1,84 +1,17 @@
 //! The same S3 paths against an independent implementation: moto_server, started per test.
-//! Under CI a missing moto_server fails; elsewhere those tests say so and skip.
+//! A missing moto_server fails the test (`make test` installs the pinned version).
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use common::moto::Moto;
 use common::*;
-use image_ingest::App;
 use serde_json::{Value, json};
-
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Moto {
-    /// Starts moto_server on a free loopback port, or `None` outside CI when it is not installed.
-    async fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let spawned = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(e) if std::env::var("CI").is_err() => {
-                eprintln!("skipping: moto_server not available ({e}); `make test` installs it");
-                return None;
-            }
-            Err(e) => panic!("moto_server is required under CI: {e}"),
-        };
-        let moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Some(moto)
-    }
-
-    fn client(&self) -> aws_sdk_s3::Client {
-        let conf =
-            aws_sdk_s3::config::Builder::from(&sdk_config(&self.endpoint, SECRET_KEY)).force_path_style(true).build();
-        aws_sdk_s3::Client::from_conf(conf)
-    }
-
-    async fn create_bucket(&self) {
-        self.client()
-            .create_bucket()
-            .bucket(BUCKET)
-            .create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(REGION))
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
-
-    fn app(&self) -> App {
-        App::new(&config(&[]), &sdk_config(&self.endpoint, SECRET_KEY))
-    }
-}
 
 #[tokio::test]
 async fn moto_stores_checks_and_deduplicates() {
-    let Some(moto) = Moto::start().await else { return };
+    let moto = Moto::start().await;
     moto.create_bucket().await;
     let app = moto.app();
     let (status, body) = invoke_api(&app, fixture("apigw-v2-raw-png.json")).await;
@@ -101,7 +34,7 @@ async fn moto_stores_checks_and_deduplicates() {
 
 #[tokio::test]
 async fn moto_missing_bucket_and_bucket_deleted_mid_run() {
-    let Some(moto) = Moto::start().await else { return };
+    let moto = Moto::start().await;
     let app = moto.app();
     let (status, body) = invoke_api(&app, fixture("apigw-v2-raw-png.json")).await;
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("bucket_not_found")), "{body}");
@@ -129,7 +62,7 @@ async fn moto_missing_bucket_and_bucket_deleted_mid_run() {
 async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
     use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
-    let Some(moto) = Moto::start().await else { return };
+    let moto = Moto::start().await;
     moto.create_bucket().await;
     let app = moto.app();
     let sqs = aws_sdk_sqs::Client::from_conf(

@@ -1,0 +1,79 @@
+//! moto_server as an independent S3 (and SQS) implementation, started per test on a free
+//! loopback port. A missing moto_server is a failure, never a skip.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use image_ingest::App;
+
+use super::{BUCKET, REGION, SECRET_KEY, config, origin, sdk_config};
+
+/// The version `scripts/tools.sh` installs; older ones answer CompleteMultipartUpload with
+/// the wrong XML root.
+pub const PINNED: &str = "5.2.5";
+
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    /// Starts moto_server on a free loopback port; panics when it is not installed.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let spawned = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = spawned
+            .unwrap_or_else(|e| panic!("moto_server is required ({e}); `make test` installs moto[server]=={PINNED}"));
+        let moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        moto
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        // moto serves a multipart object's composite checksum without its `-N` suffix, which
+        // the SDK would validate as a whole-object one: tests compare digests themselves.
+        let conf = aws_sdk_s3::config::Builder::from(&sdk_config(&self.endpoint, SECRET_KEY))
+            .force_path_style(true)
+            .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub async fn create_bucket(&self) {
+        self.client()
+            .create_bucket()
+            .bucket(BUCKET)
+            .create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(REGION))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The function on this server, with the tests' loopback-only fetcher.
+    pub fn app(&self) -> App {
+        let config = config(&[]);
+        let fetcher = origin::fetcher(&config, origin::TestLookup(vec![]), true);
+        App::with_fetcher(&config, &sdk_config(&self.endpoint, SECRET_KEY), Arc::new(fetcher))
+    }
+}
