@@ -233,7 +233,6 @@ async fn a_bucket_deleted_mid_run_fails_the_records_and_nothing_is_lost() {
     assert!(server.keys().is_empty());
     proxy.schedule(&[]);
     // The cache was invalidated, and the bucket is back: the redrive stores both.
-    tokio::time::sleep(Duration::from_millis(10)).await;
     let again = invoke(&app, batch(&indexed, &origin)).await.unwrap();
     assert_eq!(failed_ids(&again), Vec::<String>::new());
     assert_eq!(server.keys().len(), 2);
@@ -252,4 +251,42 @@ async fn the_s3_client_retries_within_the_lambda_timeout() {
     assert!(operation < Duration::from_secs(30), "an operation ends before the 30 s function timeout");
     assert!(timeouts.connect_timeout().unwrap() <= Duration::from_secs(2));
     assert_eq!(store.bucket(), BUCKET);
+}
+
+/// Invokes a direct request for one URL item through `proxy` and returns its `stored` entry.
+async fn store_url_through(proxy: &FaultProxy, origin: &Origin, path: &str) -> serde_json::Value {
+    let item = serde_json::json!({"url": origin.url(path), "posted_at": "2026-11-24T20:30:15Z"});
+    let answer = invoke(&app_behind(proxy), item).await.unwrap_or_else(|e| panic!("{e:?}"));
+    answer["stored"][0].clone()
+}
+
+#[tokio::test]
+async fn a_completed_upload_whose_answer_was_lost_is_stored_not_failed() {
+    let server = S3Server::start().await;
+    let proxy = FaultProxy::start(&server.endpoint).await;
+    let origin = origin_of_records().await;
+    // HeadBucket, CreateMultipartUpload and the two parts pass; S3 completes the upload but
+    // the connection drops before the answer (and the SDK's retry finds the upload gone).
+    proxy.schedule(&[Fault::Pass, Fault::Pass, Fault::Pass, Fault::Pass, Fault::ResetAfter]);
+    let stored = store_url_through(&proxy, &origin, "/3/big/photo.png").await;
+    let bytes = big_bytes_of(3);
+    assert_eq!(stored["status"], "created");
+    assert_eq!(stored["sha256"], hex::encode(Sha256::digest(&bytes)).as_str());
+    let objects = stored_bytes(&server, true).await.unwrap();
+    assert_eq!(objects, [("2026/11/24/203015/photo.png".to_owned(), bytes)]);
+    assert!(server.open_uploads().is_empty(), "{:?}", server.open_uploads());
+}
+
+#[tokio::test]
+async fn a_put_whose_every_answer_was_lost_is_checked_at_the_key() {
+    let server = S3Server::start().await;
+    let proxy = FaultProxy::start(&server.endpoint).await;
+    let origin = origin_of_records().await;
+    // HeadBucket passes; the first PutObject is stored and each of the SDK's three attempts
+    // loses its answer; the look at the key that follows finds the bytes intact.
+    proxy.schedule(&[Fault::Pass, Fault::ResetAfter, Fault::ResetAfter, Fault::ResetAfter]);
+    let stored = store_url_through(&proxy, &origin, "/4/small.png").await;
+    assert_eq!(stored["status"], "created");
+    let objects = stored_bytes(&server, true).await.unwrap();
+    assert_eq!(objects, [("2026/11/24/203015/small.png".to_owned(), bytes_of(4))]);
 }

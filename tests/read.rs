@@ -159,8 +159,10 @@ async fn bad_queries_are_400() {
         let (status, body) = invoke_api(&app, get("/images", &query)).await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{query:?}: {body}");
     }
+    // The token is S3's own and opaque: S3 refuses a bad one (InvalidArgument, mapped to
+    // invalid_request), while s3s-fs ignores it and lists from the start.
     let (status, body) = invoke_api(&app, get("/images", &[("next_token", "not-a-token")])).await;
-    assert!(status == 400 || status == 200, "{status} {body}");
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]

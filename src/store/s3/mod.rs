@@ -169,8 +169,8 @@ impl S3Store {
     }
 
     /// Settles a conditional write's answer: taken keys are told apart by their bytes, and a
-    /// failure whose answer may have been lost after S3 completed the write is checked at the
-    /// key before it is reported.
+    /// failure is checked at the key before it is reported, since S3 may have completed the
+    /// write and only the answer was lost.
     async fn settle_write<E>(
         &self,
         operation: &str,
@@ -190,7 +190,13 @@ impl S3Store {
             let same = self.holds(place, sha256_hex, parts_etag, false).await?;
             return Ok(if same { WriteOutcome::Existing } else { WriteOutcome::Occupied });
         }
-        if is_ambiguous(&err) && matches!(self.holds(place, sha256_hex, parts_etag, true).await, Ok(true)) {
+        // Any other failure may hide a completed write: an answer lost to a timeout or a reset,
+        // a 5xx, an answer the SDK could not read, or a retried completion whose upload is
+        // already gone (S3 says NoSuchUpload, s3s-fs AccessDenied). Only our own bytes at the
+        // key turn it into a success, so looking costs one short HeadObject on failure paths.
+        if err.code() != Some("NoSuchBucket")
+            && matches!(self.holds(place, sha256_hex, parts_etag, true).await, Ok(true))
+        {
             warn!(key = %place.key, operation, error = %aws_sdk_s3::error::DisplayErrorContext(&err),
                 "the write's answer was lost, but the object is stored intact");
             return Ok(WriteOutcome::Created);
@@ -448,16 +454,6 @@ fn is_precondition_failed<E: ProvideErrorMetadata>(err: &SdkError<E, HttpRespons
 
 fn is_conflict<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     status(err) == Some(409) || err.code() == Some("ConditionalRequestConflict")
-}
-
-/// Whether S3 may have completed the write although the call failed: no answer (timeout,
-/// reset), a 5xx, an answer the SDK could not read, or a retried completion whose upload is
-/// already gone. A 4xx refusal is definite.
-fn is_ambiguous<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
-    match status(err) {
-        Some(400..=499) => err.code() == Some("NoSuchUpload"),
-        _ => true,
-    }
 }
 
 fn sdk_error<E>(operation: &str, target: &str, err: SdkError<E, HttpResponse>) -> IngestError
