@@ -1,7 +1,12 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps demo watch invoke deploy bench bench-smoke bench-url clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps template-lint demo watch invoke deploy bench bench-smoke bench-url clean
 
 EVENT ?= events/apigw-v2-raw-png.json
+
+# The tools scripts/tools.sh installs at pinned versions come first on PATH, ahead of any other
+# version on the machine (moto_server for the tests, cfn-lint, checkov, sam, cargo-lambda).
+export PATH := $(shell scripts/tools.sh --bin-dir):$(PATH)
+export SAM_CLI_TELEMETRY := 0
 
 build:
 	scripts/tools.sh cargo-lambda arm64
@@ -16,11 +21,18 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test-deps:
-	scripts/tools.sh moto cfn-lint
+	scripts/tools.sh moto cfn-lint checkov sam
 
-test: test-deps
+test: test-deps template-lint
 	cargo test --workspace
+
+# The SAM template: cfn-lint, SAM's own validation, and checkov's security checks (the ones
+# that do not apply are skipped in place in template.yaml, each with its reason).
+template-lint:
+	scripts/tools.sh cfn-lint checkov sam
 	cfn-lint template.yaml
+	sam validate --lint --template-file template.yaml
+	checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 demo:
 	scripts/demo.sh
@@ -35,7 +47,7 @@ invoke:
 
 deploy: build
 	scripts/tools.sh sam
-	SAM_CLI_TELEMETRY=0 sam deploy --guided
+	sam deploy --guided
 
 # Benchmarks print ratios measured side by side in one run; they are not part of `make test`.
 # floor-default is the same bare Lambda built as the SDK's examples would: default release
