@@ -8,6 +8,9 @@ EVENT ?= events/apigw-v2-raw-png.json
 export PATH := $(shell scripts/tools.sh --bin-dir):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
+# Where cargo builds: ./target unless CARGO_TARGET_DIR or build.target-dir says otherwise.
+TARGET_DIR = $(shell scripts/target-dir.sh)
+
 build:
 	scripts/tools.sh cargo-lambda arm64
 	cargo lambda build --release --arm64 --bin image-ingest
@@ -54,24 +57,24 @@ deploy: build
 # profile and aws-lc's jitter entropy left on.
 DEFAULT_BUILD = AWS_LC_SYS_NO_JITTER_ENTROPY=0 CARGO_PROFILE_RELEASE_LTO=false \
 	CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_STRIP=none \
-	cargo build -p floor --target-dir target/bench-default
+	cargo build -p floor --target-dir $(TARGET_DIR)/bench-default
 
 bench: build
 	cargo build --release -p image-ingest -p local-s3 -p floor -p bench
 	$(DEFAULT_BUILD) --release
-	env $$(bench/setup.sh) BENCH_OUT=bench target/release/lambda-bench
-	target/release/url-stream
+	env $$(bench/setup.sh) BENCH_OUT=bench $(TARGET_DIR)/release/lambda-bench
+	$(TARGET_DIR)/release/url-stream
 
 # A few iterations of everything, on debug builds, to prove the harness end to end (CI runs it).
 bench-smoke:
 	cargo build -p image-ingest -p local-s3 -p floor -p bench
 	$(DEFAULT_BUILD)
-	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_WARM=3 target/debug/lambda-bench
-	BENCH_PROFILE=debug BENCH_URL_BYTES=20000000 BENCH_ROUNDS=1 target/debug/url-stream
+	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_WARM=3 $(TARGET_DIR)/debug/lambda-bench
+	BENCH_PROFILE=debug BENCH_URL_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/url-stream
 
 bench-url:
 	cargo build --release -p image-ingest -p bench
-	target/release/url-stream
+	$(TARGET_DIR)/release/url-stream
 
 # Coverage-guided fuzzing (cargo-fuzz): every target for FUZZ_SECONDS (default 60) each.
 fuzz:
