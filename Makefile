@@ -1,7 +1,15 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps demo watch invoke deploy bench bench-smoke bench-url clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps template-lint demo watch invoke deploy bench bench-smoke bench-url clean
 
 EVENT ?= events/apigw-v2-raw-png.json
+
+# The tools scripts/tools.sh installs at pinned versions come first on PATH, ahead of any other
+# version on the machine (moto_server for the tests, cfn-lint, checkov, sam, cargo-lambda).
+export PATH := $(shell scripts/tools.sh --bin-dir):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+# Where cargo builds: ./target unless CARGO_TARGET_DIR or build.target-dir says otherwise.
+TARGET_DIR = $(shell scripts/target-dir.sh)
 
 build:
 	scripts/tools.sh cargo-lambda arm64
@@ -16,11 +24,18 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test-deps:
-	scripts/tools.sh moto cfn-lint
+	scripts/tools.sh moto cfn-lint checkov sam
 
-test: test-deps
+test: test-deps template-lint
 	cargo test --workspace
+
+# The SAM template: cfn-lint, SAM's own validation, and checkov's security checks (the ones
+# that do not apply are skipped in place in template.yaml, each with its reason).
+template-lint:
+	scripts/tools.sh cfn-lint checkov sam
 	cfn-lint template.yaml
+	sam validate --lint --template-file template.yaml
+	checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 demo:
 	scripts/demo.sh
@@ -35,31 +50,31 @@ invoke:
 
 deploy: build
 	scripts/tools.sh sam
-	SAM_CLI_TELEMETRY=0 sam deploy --guided
+	sam deploy --guided
 
 # Benchmarks print ratios measured side by side in one run; they are not part of `make test`.
 # floor-default is the same bare Lambda built as the SDK's examples would: default release
 # profile and aws-lc's jitter entropy left on.
 DEFAULT_BUILD = AWS_LC_SYS_NO_JITTER_ENTROPY=0 CARGO_PROFILE_RELEASE_LTO=false \
 	CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_STRIP=none \
-	cargo build -p floor --target-dir target/bench-default
+	cargo build -p floor --target-dir $(TARGET_DIR)/bench-default
 
 bench: build
 	cargo build --release -p image-ingest -p local-s3 -p floor -p bench
 	$(DEFAULT_BUILD) --release
-	env $$(bench/setup.sh) BENCH_OUT=bench target/release/lambda-bench
-	target/release/url-stream
+	env $$(bench/setup.sh) BENCH_OUT=bench $(TARGET_DIR)/release/lambda-bench
+	$(TARGET_DIR)/release/url-stream
 
 # A few iterations of everything, on debug builds, to prove the harness end to end (CI runs it).
 bench-smoke:
 	cargo build -p image-ingest -p local-s3 -p floor -p bench
 	$(DEFAULT_BUILD)
-	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_WARM=3 target/debug/lambda-bench
-	BENCH_PROFILE=debug BENCH_URL_BYTES=20000000 BENCH_ROUNDS=1 target/debug/url-stream
+	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_WARM=3 $(TARGET_DIR)/debug/lambda-bench
+	BENCH_PROFILE=debug BENCH_URL_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/url-stream
 
 bench-url:
 	cargo build --release -p image-ingest -p bench
-	target/release/url-stream
+	$(TARGET_DIR)/release/url-stream
 
 # Coverage-guided fuzzing (cargo-fuzz): every target for FUZZ_SECONDS (default 60) each.
 fuzz:

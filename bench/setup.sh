@@ -4,8 +4,9 @@
 # the system trust store with a certificate for 127.0.0.1 that stunnel serves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=target/bench-tls
-venv=target/bench-venv
+target=$(scripts/target-dir.sh)
+out=$target/bench-tls
+venv=$target/bench-venv
 
 if ! command -v stunnel4 >/dev/null 2>&1 && ! command -v stunnel >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
@@ -38,8 +39,8 @@ if [ "$(id -u)" = 0 ]; then
     cp "$out/ca.pem" "/usr/local/share/ca-certificates/$ca_name.crt"
     update-ca-certificates >/dev/null 2>&1
   fi
-  echo "BENCH_TLS_DIR=$PWD/$out"
+  echo "BENCH_TLS_DIR=$out"
 else
   echo "setup: not root, the bench CA is not trusted; the HTTPS leg will be skipped" >&2
 fi
-echo "BENCH_PYTHON=$PWD/$venv/bin/python"
+echo "BENCH_PYTHON=$venv/bin/python"

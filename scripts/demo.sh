@@ -14,6 +14,7 @@ HAPPY=(apigw-v2-raw-png apigw-v2-raw-query-name apigw-v1-json-items apigw-v1-raw
        sqs-batch-mixed sqs-redelivery eventbridge-custom)
 
 scripts/tools.sh cargo-lambda
+PATH="$(scripts/tools.sh --bin-dir):$PATH"  # the pinned cargo-lambda
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; }
@@ -27,12 +28,21 @@ wait_for_port() {
   echo "nothing listens on port $1" >&2; return 1
 }
 
+# Cargo says where it put a binary (CARGO_TARGET_DIR, build.target-dir, build.target all move it).
+build_binary() {  # $1 = package, $2 = binary; prints the executable's path
+  cargo build --quiet -p "$1" --bin "$2" --message-format=json-render-diagnostics | python3 -c '
+import json, sys
+paths = [m["executable"] for m in map(json.loads, sys.stdin)
+         if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]]
+print(paths[-1])' "$2"
+}
+
 echo "==> building the local S3 server and the function (first run takes a few minutes)"
-cargo build --quiet -p local-s3 --bin local-s3
-cargo build --quiet -p image-ingest --bin image-ingest
+local_s3=$(build_binary local-s3 local-s3)
+build_binary image-ingest image-ingest >/dev/null
 
 echo "==> local S3 on http://127.0.0.1:$S3_PORT, bucket $BUCKET in $DEMO_DIR/s3"
-target/debug/local-s3 --root "$DEMO_DIR/s3" --port "$S3_PORT" --bucket "$BUCKET" \
+"$local_s3" --root "$DEMO_DIR/s3" --port "$S3_PORT" --bucket "$BUCKET" \
   --access-key demo --secret-key demo-secret >"$DEMO_DIR/s3.log" 2>&1 &
 pids+=($!)
 wait_for_port "$S3_PORT" 30

@@ -1,19 +1,70 @@
 #!/usr/bin/env bash
-# Installs the command-line tools the Makefile needs, only where they are missing.
-# Usage: scripts/tools.sh cargo-lambda moto cfn-lint sam
+# Installs the command-line tools the Makefile needs, at the versions pinned below.
+#
+# Each Python tool gets a virtualenv of its own, named by its version, under $TOOLS_HOME
+# (default ~/.cache/image-ingest-tools, shared by every checkout on the machine): checkov and
+# aws-sam-cli pin different exact boto3 versions, so no single environment can hold both.
+# A tool is installed when its virtualenv is missing or holds another version than the pin.
+# Its commands are linked into .tools/bin of this checkout, which the Makefile and the scripts
+# put first on PATH, so a different version installed elsewhere on the machine is never used.
+#
+# Usage: scripts/tools.sh [cargo-lambda] [moto] [cfn-lint] [checkov] [sam] [arm64]
+#        scripts/tools.sh --bin-dir   (prints the folder to put first on PATH; installs nothing)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-pip_install() {
-  python3 -m pip install --quiet --disable-pip-version-check "$@"
-  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+# The pins. moto 5.2.1 answers CompleteMultipartUpload with the wrong XML root, which the
+# Rust SDK refuses; 5.2.5 is the version the moto tests are verified against.
+MOTO_VERSION=5.2.5
+CFN_LINT_VERSION=1.58.0
+CHECKOV_VERSION=3.3.30
+SAM_VERSION=1.170.0
+CARGO_LAMBDA_VERSION=1.9.2
+
+bin_dir=$PWD/.tools/bin
+if [ "${1:-}" = --bin-dir ]; then echo "$bin_dir"; exit 0; fi
+tools_home=${TOOLS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/image-ingest-tools}
+mkdir -p "$bin_dir" "$tools_home"
+
+# pinned PACKAGE VERSION EXTRAS COMMAND...: a virtualenv holding PACKAGE==VERSION, its
+# COMMANDs linked into .tools/bin.
+pinned() {
+  local package=$1 version=$2 extras=$3; shift 3
+  local venv=$tools_home/$package-$version
+  (
+    # One installer at a time per tool: other checkouts may be installing the same one.
+    exec 9>"$tools_home/.$package.lock"
+    flock 9
+    if ! "$venv/bin/python" - "$package" "$version" 2>/dev/null <<'PY'
+import importlib.metadata, sys
+sys.exit(importlib.metadata.version(sys.argv[1]) != sys.argv[2])
+PY
+    then
+      echo "tools: installing $package==$version into $venv" >&2
+      rm -rf "$venv"
+      python3 -m venv "$venv" >&2 || {
+        echo "tools: python3 -m venv failed (on Debian: apt-get install python3-venv)" >&2; exit 1; }
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "$package$extras==$version" >&2
+    fi
+  )
+  for command in "$@"; do
+    [ -x "$venv/bin/$command" ] || { echo "tools: $package has no command $command" >&2; exit 1; }
+    ln -sfn "$venv/bin/$command" "$bin_dir/$command"
+  done
 }
 
 for tool in "$@"; do
   case "$tool" in
-    cargo-lambda) command -v cargo-lambda >/dev/null 2>&1 || pip_install cargo-lambda ;;
-    moto) command -v moto_server >/dev/null 2>&1 || pip_install "moto[server]" ;;
-    cfn-lint) command -v cfn-lint >/dev/null 2>&1 || pip_install cfn-lint ;;
-    sam) command -v sam >/dev/null 2>&1 || pip_install aws-sam-cli ;;
+    cargo-lambda)
+      pinned cargo-lambda "$CARGO_LAMBDA_VERSION" "" cargo-lambda
+      # Cross builds (--arm64) use zig, which the wheel brings as the ziglang package.
+      zig=$(ls "$tools_home/cargo-lambda-$CARGO_LAMBDA_VERSION"/lib/python3*/site-packages/ziglang/zig 2>/dev/null | head -1)
+      if [ -n "$zig" ]; then ln -sfn "$zig" "$bin_dir/zig"; fi ;;
+    moto) pinned moto "$MOTO_VERSION" "[server]" moto_server ;;
+    cfn-lint) pinned cfn-lint "$CFN_LINT_VERSION" "" cfn-lint ;;
+    checkov) pinned checkov "$CHECKOV_VERSION" "" checkov ;;
+    sam) pinned aws-sam-cli "$SAM_VERSION" "" sam ;;
     arm64)
       rustup target list --installed | grep -q aarch64-unknown-linux-gnu \
         || rustup target add aarch64-unknown-linux-gnu ;;

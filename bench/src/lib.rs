@@ -54,9 +54,12 @@ pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// The workspace's `target/release` folder, where `make bench` built the binaries.
-pub fn release_binary(name: &str) -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let target = std::env::var("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|_| root.join("target"));
-    target.join("release").join(name)
+/// The folder cargo builds this workspace into, wherever `CARGO_TARGET_DIR` or `build.target-dir`
+/// put it: the harness itself runs from `<target dir>/<profile>/`, so its own path says where.
+pub fn target_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the harness knows its own path");
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .expect("the harness runs from <target dir>/<profile>/")
+        .to_path_buf()
 }

@@ -99,5 +99,5 @@ impl Tls {
 
 /// The folder with the release (or, for smoke runs, debug) binaries of this workspace.
 pub fn binaries(profile: &str) -> PathBuf {
-    crate::release_binary("x").parent().unwrap().parent().unwrap().join(profile)
+    crate::target_dir().join(profile)
 }

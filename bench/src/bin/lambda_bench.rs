@@ -53,7 +53,8 @@ async fn main() {
     let profile = setting("BENCH_PROFILE", "release");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let bin = binaries(&profile);
-    let default_bin = root.join("target/bench-default").join(&profile);
+    // make bench builds floor-default with `--target-dir <target dir>/bench-default`.
+    let default_bin = bench::target_dir().join("bench-default").join(&profile);
     let python = setting("BENCH_PYTHON", "python3");
 
     let contenders = vec![
@@ -107,7 +108,7 @@ async fn main() {
     }
 
     let sqs = sqs_concurrency(&contenders[0], &legs[0].1).await;
-    let sizes = binary_sizes(&root, &contenders);
+    let sizes = binary_sizes(&contenders);
     let report = report(&legs, &contenders, &results, sqs, &sizes, rounds, warm);
     println!("\n{report}");
     if let Ok(out) = std::env::var("BENCH_OUT") {
@@ -253,7 +254,7 @@ fn spawn_with_private(ours: &Contender, endpoint: &str, api: &RuntimeApi) -> Run
     spawn(&Contender { args, ..wrapper }, endpoint, api)
 }
 
-fn binary_sizes(root: &Path, contenders: &[Contender]) -> Vec<(String, Option<u64>)> {
+fn binary_sizes(contenders: &[Contender]) -> Vec<(String, Option<u64>)> {
     let size = |p: &Path| std::fs::metadata(p).ok().map(|m| m.len());
     let mut sizes: Vec<(String, Option<u64>)> = contenders
         .iter()
@@ -262,7 +263,7 @@ fn binary_sizes(root: &Path, contenders: &[Contender]) -> Vec<(String, Option<u6
         .collect();
     sizes.push((
         "image-ingest (arm64, cargo lambda build)".into(),
-        size(&root.join("target/lambda/image-ingest/bootstrap")),
+        size(&bench::target_dir().join("lambda/image-ingest/bootstrap")),
     ));
     sizes
 }
