@@ -37,7 +37,7 @@ pub fn object_key(prefix: &str, at: DateTime<Utc>, file_name: &str) -> String {
 pub fn file_name(wanted: Option<&str>, sniffed: &Sniffed, sha256_hex: &str) -> String {
     wanted
         .and_then(|w| usable_name(w, sniffed))
-        .unwrap_or_else(|| format!("{}.{}", &sha256_hex[..16], sniffed.extension))
+        .unwrap_or_else(|| format!("{}.{}", cut(sha256_hex, 16), sniffed.extension))
 }
 
 /// The caller's name made safe, or `None` when nothing usable is left (then the digest names it).
@@ -55,7 +55,7 @@ pub fn usable_name(wanted: &str, sniffed: &Sniffed) -> Option<String> {
 /// `{stem}-{sha8}.{ext}`: where different bytes go when the name is taken.
 pub fn collision_name(file_name: &str, sha256_hex: &str) -> String {
     let (stem, ext) = file_name.rsplit_once('.').unwrap_or((file_name, ""));
-    join(stem, ext, &format!("-{}", &sha256_hex[..8]))
+    join(stem, ext, &format!("-{}", cut(sha256_hex, 8)))
 }
 
 /// Keeps ASCII letters, digits, `.`, `_` and `-` of the last path segment; other runs become `_`.
@@ -83,8 +83,16 @@ fn tidy_stem(stem: &str) -> &str {
 fn join(stem: &str, ext: &str, suffix: &str) -> String {
     let dot_ext = if ext.is_empty() { String::new() } else { format!(".{ext}") };
     let room = MAX_FILE_NAME_BYTES.saturating_sub(dot_ext.len() + suffix.len());
-    let stem = &stem[..stem.len().min(room)];
-    format!("{stem}{suffix}{dot_ext}")
+    format!("{}{suffix}{dot_ext}", cut(stem, room))
+}
+
+/// At most `max` bytes of `s`, cut back to a character boundary: total for any input.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 #[cfg(test)]
@@ -174,6 +182,17 @@ mod tests {
                 let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
                 prop_assert!(extension_fits(ext, &sniffed), "{name:?}");
             }
+        }
+
+        #[test]
+        fn public_names_are_total_for_any_text(name in "\\PC{0,300}", digest in "\\PC{0,20}") {
+            let stored = file_name(Some(&name), &PNG, &digest);
+            prop_assert!(stored.len() <= MAX_FILE_NAME_BYTES, "{stored}");
+            let moved = collision_name(&stored, &digest);
+            prop_assert!(moved.len() <= MAX_FILE_NAME_BYTES, "{moved}");
+            collision_name(&name, &digest); // any text: no panic
+            let unnamed = file_name(None, &PNG, &digest);
+            prop_assert!(unnamed.ends_with(".png"));
         }
 
         #[test]

@@ -40,6 +40,13 @@ struct HttpResponse {
     body: Value,
 }
 
+impl HttpResponse {
+    /// Status, headers and JSON body text, as both envelopes hold them.
+    fn into_parts(self) -> (i64, HeaderMap, Option<Body>) {
+        (self.status.into(), self.headers, Some(Body::Text(self.body.to_string())))
+    }
+}
+
 /// The routes this function serves.
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
@@ -70,11 +77,8 @@ pub async fn handle_v1(app: &App, event: ApiGatewayProxyRequest, deadline: Deadl
         source: Source::ApiV1,
         deadline,
     };
-    let response = handle(app, request).await;
     let mut out = ApiGatewayProxyResponse::default();
-    out.status_code = response.status.into();
-    out.headers = response.headers;
-    out.body = Some(Body::Text(response.body.to_string()));
+    (out.status_code, out.headers, out.body) = handle(app, request).await.into_parts();
     out
 }
 
@@ -94,11 +98,8 @@ pub async fn handle_v2(app: &App, event: ApiGatewayV2httpRequest, deadline: Dead
         source: Source::ApiV2,
         deadline,
     };
-    let response = handle(app, request).await;
     let mut out = ApiGatewayV2httpResponse::default();
-    out.status_code = response.status.into();
-    out.headers = response.headers;
-    out.body = Some(Body::Text(response.body.to_string()));
+    (out.status_code, out.headers, out.body) = handle(app, request).await.into_parts();
     out
 }
 

@@ -30,7 +30,10 @@ impl Moto {
     /// Starts moto_server on a free loopback port; panics when it is not installed.
     pub async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let spawned = Command::new("moto_server")
+        // The pinned moto in the checkout's .tools/bin (what `make test` installs) comes first.
+        let pinned = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/moto_server");
+        let program = if pinned.exists() { pinned.into_os_string() } else { "moto_server".into() };
+        let spawned = Command::new(program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

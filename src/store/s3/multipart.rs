@@ -116,11 +116,8 @@ impl S3Store {
             ))
             .build();
         let result = retry_conflicts(|| {
-            let request = self
-                .client
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(&place.key)
+            let complete = self.client.complete_multipart_upload().bucket(&self.bucket).key(&place.key);
+            let request = complete
                 .upload_id(upload.id())
                 .multipart_upload(completed.clone())
                 .if_none_match("*")
@@ -279,15 +276,8 @@ async fn upload_part(target: &Target, upload_id: &str, number: i32, body: Bytes)
 
 async fn abort_after(parts: &mut JoinSet<Result<UploadedPart>>, target: &Target, id: &str) {
     while parts.join_next().await.is_some() {}
-    let result = target
-        .client
-        .abort_multipart_upload()
-        .bucket(&target.bucket)
-        .key(&target.key)
-        .upload_id(id)
-        .set_expected_bucket_owner(target.owner.clone())
-        .send()
-        .await;
+    let abort = target.client.abort_multipart_upload().bucket(&target.bucket).key(&target.key).upload_id(id);
+    let result = abort.set_expected_bucket_owner(target.owner.clone()).send().await;
     if let Err(err) = result {
         let err = sdk_error("AbortMultipartUpload", &target.key, err);
         warn!(key = %target.key, error = %err.report(), "could not abort a multipart upload");
