@@ -85,7 +85,7 @@ impl HttpFetcher {
     /// A fetcher with the settings of `config` and the system resolver.
     pub fn new(config: &Config) -> Self {
         Self {
-            policy: AddressPolicy { allow_private: config.fetch_allow_private, trusted: None },
+            policy: config.fetch_allow_private,
             timeout: config.fetch_timeout,
             max_redirects: config.fetch_max_redirects as usize,
             lookup: Arc::new(SystemLookup),
@@ -97,13 +97,6 @@ impl HttpFetcher {
     /// Resolves names through `lookup` instead of the system resolver.
     pub fn with_lookup(mut self, lookup: Arc<dyn Lookup>) -> Self {
         self.lookup = lookup;
-        self
-    }
-
-    /// Lets `ip` through the address policy. For tests and local development only: it is
-    /// never read from configuration.
-    pub fn trusting(mut self, ip: IpAddr) -> Self {
-        self.policy.trusted = Some(ip);
         self
     }
 

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use image_ingest::fetch::{HttpFetcher, Lookup};
+use image_ingest::fetch::{AddressPolicy, HttpFetcher, Lookup};
 use tokio::net::TcpListener;
 
 /// What the origin answers for a path.
@@ -162,10 +162,15 @@ pub fn loopback_only(ip: IpAddr) {
     assert!(ip.is_loopback(), "the fetcher was about to connect to {ip}");
 }
 
-/// A fetcher for tests: names through `lookup`, loopback-only guard, and the policy of
-/// `config`; `trusted` lets the origin's 127.0.0.1 through while private addresses are refused.
-pub fn fetcher(config: &image_ingest::Config, lookup: TestLookup, trusted: bool) -> HttpFetcher {
-    let fetcher =
-        HttpFetcher::new(config).with_lookup(Arc::new(lookup)).with_destination_guard(Arc::new(loopback_only));
-    if trusted { fetcher.trusting("127.0.0.1".parse().unwrap()) } else { fetcher }
+/// A fetcher for tests: names through `lookup`, the loopback-only guard, and the policy of
+/// `config`, opened to loopback (`FETCH_ALLOW_PRIVATE=loopback`) when `loopback` is set so
+/// the origins on 127.0.0.1 are reachable. Private and link-local addresses are never opened
+/// for a test (`FETCH_ALLOW_PRIVATE=true` is refused here).
+pub fn fetcher(config: &image_ingest::Config, lookup: TestLookup, loopback: bool) -> HttpFetcher {
+    assert_ne!(config.fetch_allow_private, AddressPolicy::Any, "no test fetches with private addresses open");
+    let mut config = config.clone();
+    if loopback {
+        config.fetch_allow_private = AddressPolicy::Loopback;
+    }
+    HttpFetcher::new(&config).with_lookup(Arc::new(lookup)).with_destination_guard(Arc::new(loopback_only))
 }
