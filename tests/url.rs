@@ -130,6 +130,17 @@ async fn upstream_errors_are_fetch_failed_with_the_status() {
 }
 
 #[tokio::test]
+async fn https_goes_through_tls_on_the_same_connect_path() {
+    let server = S3Server::start().await;
+    let origin = Origin::start(|_| Reply::Bytes("image/png", tabby())).await;
+    // The origin speaks plain HTTP: the TLS handshake fails after the guarded connect.
+    let (code, message) = failure(&server.app(&[]), &origin.url("/a.png").replacen("http:", "https:", 1)).await;
+    assert_eq!(code, "fetch_failed", "{message}");
+    assert!(message.contains("https://127.0.0.1:") && message.contains("cannot connect"), "{message}");
+    assert!(server.keys().is_empty());
+}
+
+#[tokio::test]
 async fn a_slow_body_hits_the_whole_fetch_timeout() {
     let server = S3Server::start().await;
     let origin = Origin::start(|_| Reply::Stalled(tabby(), Duration::from_secs(30))).await;

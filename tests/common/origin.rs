@@ -1,7 +1,7 @@
 //! Local HTTP origins on 127.0.0.1 for URL tests, with a request counter.
 
 use std::convert::Infallible;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -156,10 +156,12 @@ impl Lookup for TestLookup {
     }
 }
 
-/// Panics before any connection to an address that is not loopback: a broken address
-/// policy then fails the test without a packet leaving the machine.
-pub fn loopback_only(ip: IpAddr) {
-    assert!(ip.is_loopback(), "the fetcher was about to connect to {ip}");
+/// The destination guard of every test fetcher, asked by the fetcher's connector right
+/// before it opens a socket: it panics on an address that is not loopback, so a broken
+/// address policy fails the test without a packet leaving the machine.
+pub fn loopback_only(addr: SocketAddr) -> bool {
+    assert!(addr.ip().is_loopback(), "the fetcher was about to connect to {addr}");
+    true
 }
 
 /// A fetcher for tests: names through `lookup`, the loopback-only guard, and the policy of
