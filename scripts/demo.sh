@@ -112,9 +112,9 @@ curl -sS --fail -o "$DEMO_DIR/downloaded.png" "$(echo "$out" | python3 -c 'impor
 cmp "$DEMO_DIR/downloaded.png" "$DEMO_DIR/s3/$BUCKET/images/2026/11/24/203015/tabby.png" && echo "   the presigned URL serves the stored bytes"
 
 echo "==> a scheduled run fetching SCHEDULE_URLS; the camera is on loopback, so this run"
-echo "    sets FETCH_ALLOW_PRIVATE=true, as only local testing should"
+echo "    sets FETCH_ALLOW_PRIVATE=loopback: loopback opens, private and link-local stay refused"
 stop_function
-start_function "$BUCKET" true
+start_function "$BUCKET" loopback
 show eventbridge-scheduled
 
 echo "==> what is stored in s3://$BUCKET, by date path"

@@ -7,6 +7,7 @@ use thiserror::Error;
 use url::Url;
 
 use crate::content::ContentTypePolicy;
+use crate::fetch::AddressPolicy;
 use crate::request::parse_url;
 
 /// Why the configuration could not be read. Start-up stops with this message.
@@ -42,8 +43,8 @@ pub struct Config {
     pub fetch_timeout: Duration,
     /// `FETCH_MAX_REDIRECTS`.
     pub fetch_max_redirects: u32,
-    /// `FETCH_ALLOW_PRIVATE`: allow non-public addresses (local testing only).
-    pub fetch_allow_private: bool,
+    /// `FETCH_ALLOW_PRIVATE`: which destinations URLs may reach (`false`, `loopback`, `true`).
+    pub fetch_allow_private: AddressPolicy,
     /// `EXPECTED_BUCKET_OWNER`: sent on every S3 call when set.
     pub expected_bucket_owner: Option<String>,
     /// `SCHEDULE_URLS`: fetched on a scheduled event that carries no request.
@@ -105,7 +106,7 @@ impl Config {
             allowed_content_types,
             fetch_timeout: Duration::from_millis(fetch_timeout_ms),
             fetch_max_redirects: number(&get, "FETCH_MAX_REDIRECTS", 5)?,
-            fetch_allow_private: flag(&get, "FETCH_ALLOW_PRIVATE")?,
+            fetch_allow_private: address_policy(&get, "FETCH_ALLOW_PRIVATE")?,
             expected_bucket_owner: get("EXPECTED_BUCKET_OWNER"),
             schedule_urls: get("SCHEDULE_URLS")
                 .map(|v| {
@@ -153,6 +154,15 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<boo
     }
 }
 
+fn address_policy(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<AddressPolicy, ConfigError> {
+    match get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(AddressPolicy::PublicOnly),
+        Some("loopback") => Ok(AddressPolicy::Loopback),
+        Some("true" | "1" | "yes") => Ok(AddressPolicy::Any),
+        Some(other) => Err(invalid(name, other, "expected false, loopback or true")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,7 +190,7 @@ mod tests {
         assert!(!c.allowed_content_types.allows("text/plain"));
         assert_eq!(c.fetch_timeout, Duration::from_millis(15_000));
         assert_eq!(c.fetch_max_redirects, 5);
-        assert!(!c.fetch_allow_private);
+        assert_eq!(c.fetch_allow_private, AddressPolicy::PublicOnly);
         assert_eq!(c.expected_bucket_owner, None);
         assert!(c.schedule_urls.is_empty());
         assert!(!c.force_path_style);
@@ -216,5 +226,30 @@ mod tests {
         assert!(config(&[("BUCKET_NAME", "pics"), ("PRESIGN_TTL_SECS", "604801")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("FETCH_TIMEOUT_MS", "0")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("ALLOWED_CONTENT_TYPES", "png")]).is_err());
+    }
+
+    #[test]
+    fn fetch_allow_private_takes_false_loopback_or_true() {
+        for (value, policy) in [
+            ("false", AddressPolicy::PublicOnly),
+            ("no", AddressPolicy::PublicOnly),
+            ("0", AddressPolicy::PublicOnly),
+            ("", AddressPolicy::PublicOnly),
+            ("loopback", AddressPolicy::Loopback),
+            (" Loopback ", AddressPolicy::Loopback),
+            ("true", AddressPolicy::Any),
+            ("TRUE", AddressPolicy::Any),
+            ("1", AddressPolicy::Any),
+            ("yes", AddressPolicy::Any),
+        ] {
+            let c = config(&[("BUCKET_NAME", "pics"), ("FETCH_ALLOW_PRIVATE", value)]).unwrap();
+            assert_eq!(c.fetch_allow_private, policy, "{value:?}");
+        }
+        for value in ["local", "127.0.0.1", "private", "loopback,true"] {
+            let err = config(&[("BUCKET_NAME", "pics"), ("FETCH_ALLOW_PRIVATE", value)]).unwrap_err();
+            let shown = err.to_string();
+            assert!(shown.starts_with("FETCH_ALLOW_PRIVATE has an invalid value"), "{shown}");
+            assert!(shown.contains("false, loopback or true"), "{shown}");
+        }
     }
 }

@@ -130,6 +130,17 @@ async fn upstream_errors_are_fetch_failed_with_the_status() {
 }
 
 #[tokio::test]
+async fn https_goes_through_tls_on_the_same_connect_path() {
+    let server = S3Server::start().await;
+    let origin = Origin::start(|_| Reply::Bytes("image/png", tabby())).await;
+    // The origin speaks plain HTTP: the TLS handshake fails after the guarded connect.
+    let (code, message) = failure(&server.app(&[]), &origin.url("/a.png").replacen("http:", "https:", 1)).await;
+    assert_eq!(code, "fetch_failed", "{message}");
+    assert!(message.contains("https://127.0.0.1:") && message.contains("cannot connect"), "{message}");
+    assert!(server.keys().is_empty());
+}
+
+#[tokio::test]
 async fn a_slow_body_hits_the_whole_fetch_timeout() {
     let server = S3Server::start().await;
     let origin = Origin::start(|_| Reply::Stalled(tabby(), Duration::from_secs(30))).await;
@@ -223,7 +234,7 @@ async fn every_ssrf_spelling_is_refused_without_a_request() {
         ("ula.test", "fd00:ec2::254".parse().unwrap()),
         ("mixed.test", "127.0.0.1".parse().unwrap()),
     ]);
-    // No trusted address: the origin's own 127.0.0.1 is as refused as the rest.
+    // Loopback not opened: the origin's own 127.0.0.1 is as refused as the rest.
     let app = server.app_fetching(&[("FETCH_ALLOW_PRIVATE", "false")], lookup, false);
     let urls = [
         format!("http://127.0.0.1:{port}/a.png"),
@@ -261,6 +272,41 @@ async fn every_ssrf_spelling_is_refused_without_a_request() {
         assert!(!message.contains("secret"), "{message}");
     }
     assert_eq!(origin.hits(), 0, "a refused URL reached the origin");
+}
+
+#[tokio::test]
+async fn fetch_allow_private_loopback_reaches_loopback_and_nothing_else() {
+    let server = S3Server::start().await;
+    let origin = Origin::start(|_| Reply::Bytes("image/png", tabby())).await;
+    let port = origin.base.rsplit(':').next().unwrap().to_owned();
+    let lookup = TestLookup(vec![
+        ("localhost", "127.0.0.1".parse().unwrap()),
+        ("cam.test", "127.0.0.1".parse().unwrap()),
+        ("metadata.test", "169.254.169.254".parse().unwrap()),
+        ("private.test", "10.0.0.7".parse().unwrap()),
+        ("mixed.test", "127.0.0.1".parse().unwrap()),
+        ("mixed.test", "10.0.0.7".parse().unwrap()),
+    ]);
+    // Opened by the setting itself, as demos and local runs do, not by a test hook.
+    let app = server.app_fetching(&[("FETCH_ALLOW_PRIVATE", "loopback")], lookup, false);
+    for (i, host) in ["127.0.0.1", "localhost", "cam.test"].into_iter().enumerate() {
+        let stored = invoke(&app, url_item(&format!("http://{host}:{port}/cam/{i}.png"))).await.unwrap();
+        assert_eq!(stored["stored"][0]["key"], format!("2026/11/24/203015/{i}.png"), "{host}");
+    }
+    assert_eq!(origin.hits(), 3);
+    for url in [
+        "http://10.0.0.1/a.png".to_owned(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[fd00:ec2::254]/latest/meta-data/".to_owned(),
+        "http://metadata.test/latest/".to_owned(),
+        "http://private.test/a.png".to_owned(),
+        format!("http://mixed.test:{port}/a.png"),
+        "http://0.0.0.0/a.png".to_owned(),
+    ] {
+        let (code, message) = failure(&app, &url).await;
+        assert_eq!(code, "url_not_allowed", "{url}: {message}");
+    }
+    assert_eq!(origin.hits(), 3, "a refused URL reached the origin");
 }
 
 #[tokio::test]

@@ -1,23 +1,31 @@
-//! URL fetching: the address policy, redirects re-checked hop by hop, one timeout for the
-//! whole fetch, and the body handed on as a stream.
+//! URL fetching: the address policy, enforced where sockets are opened (`connect`), redirects
+//! followed and re-checked hop by hop, one timeout for the whole fetch, and the body handed on
+//! as a stream.
 
+mod connect;
 mod disposition;
 mod policy;
 mod resolver;
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use reqwest::redirect::{Attempt, Policy};
+use http::header::{ACCEPT, CONTENT_DISPOSITION, LOCATION, USER_AGENT};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::{Body, Incoming};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::OnceCell;
-use url::{Host, Url};
+use tokio::time::Instant;
+use url::Url;
 
 pub use disposition::file_name_from_disposition;
 pub use policy::{AddressPolicy, is_public, redacted};
@@ -25,7 +33,7 @@ pub use resolver::{Lookup, SystemLookup};
 
 use crate::config::Config;
 use crate::error::{IngestError, Result};
-use resolver::GuardedResolver;
+use connect::GuardedConnector;
 
 /// A response whose body has not been read yet.
 pub struct Fetched {
@@ -54,11 +62,12 @@ pub trait Fetcher: Send + Sync {
     async fn fetch(&self, url: &Url) -> Result<Fetched>;
 }
 
-/// A last check on every destination address right before connecting. Tests install one that
-/// panics on anything but loopback, so a broken policy fails without a packet being sent.
-pub type DestinationGuard = Arc<dyn Fn(IpAddr) + Send + Sync>;
+/// A last check on every destination address, asked right before its socket is opened;
+/// `false` refuses it. Tests install one that lets only loopback through, so a broken policy
+/// fails without a packet being sent.
+pub type DestinationGuard = Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>;
 
-/// The error a refused address or redirect carries through reqwest.
+/// The error a refused address carries out of the connector.
 #[derive(Debug)]
 struct Refused(String);
 
@@ -70,7 +79,9 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-/// [`Fetcher`] over HTTP(S) with reqwest and rustls.
+type HttpsClient = Client<HttpsConnector<GuardedConnector>, Empty<Bytes>>;
+
+/// [`Fetcher`] over HTTP/1.1 with hyper and rustls, connecting only through the address checks.
 pub struct HttpFetcher {
     policy: AddressPolicy,
     timeout: Duration,
@@ -78,14 +89,14 @@ pub struct HttpFetcher {
     lookup: Arc<dyn Lookup>,
     guard: Option<DestinationGuard>,
     // Built on the first URL, so events without URLs never load the certificate store.
-    client: OnceCell<reqwest::Client>,
+    client: OnceCell<HttpsClient>,
 }
 
 impl HttpFetcher {
     /// A fetcher with the settings of `config` and the system resolver.
     pub fn new(config: &Config) -> Self {
         Self {
-            policy: AddressPolicy { allow_private: config.fetch_allow_private, trusted: None },
+            policy: config.fetch_allow_private,
             timeout: config.fetch_timeout,
             max_redirects: config.fetch_max_redirects as usize,
             lookup: Arc::new(SystemLookup),
@@ -100,46 +111,74 @@ impl HttpFetcher {
         self
     }
 
-    /// Lets `ip` through the address policy. For tests and local development only: it is
-    /// never read from configuration.
-    pub fn trusting(mut self, ip: IpAddr) -> Self {
-        self.policy.trusted = Some(ip);
-        self
-    }
-
-    /// Runs `guard` on every destination address before connecting.
+    /// Asks `guard` about every destination address right before connecting to it.
     pub fn with_destination_guard(mut self, guard: DestinationGuard) -> Self {
         self.guard = Some(guard);
         self
     }
 
-    async fn client(&self) -> Result<&reqwest::Client> {
+    async fn client(&self) -> Result<&HttpsClient> {
         self.client.get_or_try_init(|| async { self.build_client() }).await
     }
 
-    fn build_client(&self) -> Result<reqwest::Client> {
-        let resolver = GuardedResolver { lookup: self.lookup.clone(), policy: self.policy, guard: self.guard.clone() };
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("image-ingest/", env!("CARGO_PKG_VERSION")))
-            .no_proxy() // a proxy would connect on our behalf, past the address checks
-            .dns_resolver(Arc::new(resolver))
-            .redirect(redirect_policy(self.policy, self.max_redirects, self.guard.clone()))
-            .referer(false)
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout.min(Duration::from_secs(5)));
-        if let Some(guard) = &self.guard {
-            builder = builder.connector_layer(LiteralGuardLayer(guard.clone()));
+    fn build_client(&self) -> Result<HttpsClient> {
+        // No proxy, on purpose: a proxy would connect on our behalf, past the address checks.
+        let connector = GuardedConnector {
+            lookup: self.lookup.clone(),
+            policy: self.policy,
+            guard: self.guard.clone(),
+            connect_timeout: self.timeout.min(Duration::from_secs(5)),
+        };
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let https = HttpsConnectorBuilder::new()
+            .with_provider_and_platform_verifier(provider)
+            .map_err(|e| IngestError::fetch_failed_from("cannot set up TLS", e))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        Ok(Client::builder(TokioExecutor::new()).pool_timer(TokioTimer::new()).build(https))
+    }
+
+    /// Sends one GET and returns its response head, within the whole fetch's `deadline`.
+    async fn get(&self, url: &Url, deadline: Instant) -> Result<Response<Incoming>> {
+        let uri =
+            to_uri(url).ok_or_else(|| IngestError::fetch_failed(format!("{}: not a valid URI", redacted(url))))?;
+        let request = Request::get(uri)
+            .header(USER_AGENT, concat!("image-ingest/", env!("CARGO_PKG_VERSION")))
+            .header(ACCEPT, "*/*")
+            .body(Empty::new())
+            .map_err(|e| IngestError::fetch_failed_from(format!("{}: {e}", redacted(url)), e))?;
+        let client = self.client().await?;
+        match tokio::time::timeout_at(deadline, client.request(request)).await {
+            Err(_) => Err(timed_out(url, self.timeout)),
+            Ok(response) => response.map_err(|e| classify(e, url)),
         }
-        builder.build().map_err(|e| IngestError::fetch_failed_from("cannot set up the HTTP client", e))
     }
 }
 
 #[async_trait]
 impl Fetcher for HttpFetcher {
     async fn fetch(&self, url: &Url) -> Result<Fetched> {
-        self.policy.check_url(url)?;
-        let response =
-            self.client().await?.get(url.clone()).send().await.map_err(|e| classify(&e, url, self.timeout))?;
+        let deadline = Instant::now() + self.timeout;
+        let mut current = url.clone();
+        let mut redirects = 0;
+        let response = loop {
+            // Every hop is checked before it is requested; its addresses again at connect.
+            self.policy.check_url(&current)?;
+            let response = self.get(&current, deadline).await?;
+            let Some(next) = redirect_target(&response, &current) else { break response };
+            redirects += 1;
+            if redirects > self.max_redirects {
+                return Err(IngestError::fetch_failed(format!(
+                    "{}: more than {} redirects",
+                    redacted(url),
+                    self.max_redirects
+                )));
+            }
+            current = next;
+        };
         let status = response.status();
         if !status.is_success() {
             let why = if status.is_redirection() {
@@ -151,69 +190,87 @@ impl Fetcher for HttpFetcher {
         }
         let file_name = response
             .headers()
-            .get(reqwest::header::CONTENT_DISPOSITION)
+            .get(CONTENT_DISPOSITION)
             .and_then(|v| v.to_str().ok())
             .and_then(file_name_from_disposition);
-        let content_length = response.content_length();
-        let (shown, timeout) = (redacted(url), self.timeout);
-        let body = response
-            .bytes_stream()
-            .map(move |chunk| {
-                chunk.map_err(|e| {
-                    let why = if e.is_timeout() { format!("timed out after {timeout:?}") } else { e.to_string() };
-                    IngestError::fetch_failed_from(format!("{shown}: reading the body failed: {why}"), e)
-                })
-            })
-            .boxed();
-        Ok(Fetched { content_length, file_name, body })
+        let body = response.into_body();
+        let content_length = body.size_hint().exact();
+        Ok(Fetched { content_length, file_name, body: body_stream(body, redacted(url), deadline, self.timeout) })
     }
 }
 
-fn redirect_policy(policy: AddressPolicy, max: usize, guard: Option<DestinationGuard>) -> Policy {
-    Policy::custom(move |attempt: Attempt| {
-        if attempt.previous().len() > max {
-            return attempt.error(TooManyRedirects(max));
-        }
-        let next = attempt.url().clone();
-        match policy.check_url(&next) {
-            Err(refusal) => attempt.error(Refused(refusal.to_string())),
-            Ok(()) => {
-                if let (Some(guard), Some(ip)) = (&guard, literal_ip(&next)) {
-                    guard(ip);
+/// Where a redirect response points, if it is one that can be followed.
+fn redirect_target(response: &Response<Incoming>, current: &Url) -> Option<Url> {
+    let followed = [
+        StatusCode::MOVED_PERMANENTLY,
+        StatusCode::FOUND,
+        StatusCode::SEE_OTHER,
+        StatusCode::TEMPORARY_REDIRECT,
+        StatusCode::PERMANENT_REDIRECT,
+    ];
+    if !followed.contains(&response.status()) {
+        return None;
+    }
+    let location = response.headers().get(LOCATION)?.to_str().ok()?;
+    let next = current.join(location).ok()?;
+    // A location that is no request URI (file:///..., no host) cannot be followed.
+    to_uri(&next).map(|_| next)
+}
+
+/// The request URI of `url`: the fragment is never sent.
+fn to_uri(url: &Url) -> Option<Uri> {
+    let mut sent = url.clone();
+    sent.set_fragment(None);
+    let uri: Uri = sent.as_str().parse().ok()?;
+    uri.host().is_some().then_some(uri)
+}
+
+/// The body as a stream of chunks, cut off at the whole fetch's `deadline`.
+fn body_stream(
+    body: Incoming,
+    shown: String,
+    deadline: Instant,
+    timeout: Duration,
+) -> BoxStream<'static, Result<Bytes>> {
+    futures::stream::unfold(Some(body), move |state| {
+        let shown = shown.clone();
+        async move {
+            let mut body = state?;
+            loop {
+                let failed = |why: String| format!("{shown}: reading the body failed: {why}");
+                match tokio::time::timeout_at(deadline, body.frame()).await {
+                    Err(_) => {
+                        let message = failed(format!("timed out after {timeout:?}"));
+                        return Some((Err(IngestError::fetch_failed(message)), None));
+                    }
+                    Ok(None) => return None,
+                    Ok(Some(Err(e))) => {
+                        return Some((Err(IngestError::fetch_failed_from(failed(innermost(&e)), e)), None));
+                    }
+                    Ok(Some(Ok(frame))) => {
+                        // Trailers carry no bytes of the object.
+                        if let Ok(data) = frame.into_data() {
+                            return Some((Ok(data), Some(body)));
+                        }
+                    }
                 }
-                attempt.follow()
             }
         }
     })
+    .boxed()
 }
 
-#[derive(Debug)]
-struct TooManyRedirects(usize);
-
-impl fmt::Display for TooManyRedirects {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "more than {} redirects", self.0)
-    }
+fn timed_out(url: &Url, timeout: Duration) -> IngestError {
+    IngestError::fetch_failed(format!("{}: timed out after {timeout:?}", redacted(url)))
 }
 
-impl std::error::Error for TooManyRedirects {}
-
-fn classify(err: &reqwest::Error, url: &Url, timeout: Duration) -> IngestError {
+fn classify(err: hyper_util::client::legacy::Error, url: &Url) -> IngestError {
     let shown = redacted(url);
-    if let Some(refused) = find_source::<Refused>(err) {
-        return IngestError::UrlNotAllowed(refused.0.clone());
+    if let Some(refused) = find_source::<Refused>(&err) {
+        return IngestError::UrlNotAllowed(format!("{shown}: {refused}"));
     }
-    if let Some(too_many) = find_source::<TooManyRedirects>(err) {
-        return IngestError::fetch_failed(format!("{shown}: {too_many}"));
-    }
-    let why = if err.is_timeout() {
-        format!("timed out after {timeout:?}")
-    } else if err.is_connect() {
-        format!("cannot connect: {}", innermost(err))
-    } else {
-        innermost(err)
-    };
-    IngestError::fetch_failed(format!("{shown}: {why}"))
+    let why = if err.is_connect() { format!("cannot connect: {}", innermost(&err)) } else { innermost(&err) };
+    IngestError::fetch_failed_from(format!("{shown}: {why}"), err)
 }
 
 fn find_source<'a, T: std::error::Error + 'static>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
@@ -233,54 +290,4 @@ fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     current.to_string()
-}
-
-fn literal_ip(url: &Url) -> Option<IpAddr> {
-    match url.host()? {
-        Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
-        Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
-        Host::Domain(_) => None,
-    }
-}
-
-/// Runs the destination guard on IP-literal hosts, which reqwest connects to without asking
-/// the resolver. Only installed together with a guard (tests).
-#[derive(Clone)]
-struct LiteralGuardLayer(DestinationGuard);
-
-impl<S> tower_layer::Layer<S> for LiteralGuardLayer {
-    type Service = LiteralGuard<S>;
-    fn layer(&self, inner: S) -> LiteralGuard<S> {
-        LiteralGuard { inner, guard: self.0.clone() }
-    }
-}
-
-#[derive(Clone)]
-struct LiteralGuard<S> {
-    inner: S,
-    guard: DestinationGuard,
-}
-
-impl<S, Req> tower_service::Service<Req> for LiteralGuard<S>
-where
-    S: tower_service::Service<Req>,
-    Req: fmt::Debug,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Req) -> S::Future {
-        // reqwest's connector request type is sealed; its Debug form carries the target URI.
-        let shown = format!("{request:?}");
-        let target = shown.split(['(', ')']).nth(1).and_then(|u| Url::parse(u).ok());
-        if let Some(ip) = target.as_ref().and_then(literal_ip) {
-            (self.guard)(ip);
-        }
-        self.inner.call(request)
-    }
 }

@@ -6,14 +6,16 @@ use url::{Host, Url};
 
 use crate::error::{IngestError, Result};
 
-/// Refuses non-public destinations unless `allow_private` (local testing only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AddressPolicy {
-    /// `FETCH_ALLOW_PRIVATE`.
-    pub allow_private: bool,
-    /// One address let through anyway; never set from configuration. Tests use it for their
-    /// loopback origin, so everything else stays refused.
-    pub trusted: Option<IpAddr>,
+/// Which destinations URLs may reach: `FETCH_ALLOW_PRIVATE`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AddressPolicy {
+    /// `false`: globally routable addresses only.
+    #[default]
+    PublicOnly,
+    /// `loopback`: also 127.0.0.0/8, `::1` and `localhost` names (local runs, demos, tests).
+    Loopback,
+    /// `true`: any address, private and link-local included (a user's own network).
+    Any,
 }
 
 impl AddressPolicy {
@@ -32,7 +34,7 @@ impl AddressPolicy {
             Some(Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip)).map_err(|why| refused(url, &why)),
             Some(Host::Domain(name)) => {
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
-                if !self.allow_private && (name == "localhost" || name.ends_with(".localhost")) {
+                if *self == Self::PublicOnly && (name == "localhost" || name.ends_with(".localhost")) {
                     Err(refused(url, "localhost is not allowed"))
                 } else {
                     Ok(())
@@ -43,11 +45,13 @@ impl AddressPolicy {
 
     /// Checks one address a name resolved to, or an IP literal.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
-        if self.allow_private || is_public(ip) || self.trusted == Some(ip) {
-            Ok(())
-        } else {
-            Err(format!("address {ip} is not a public address"))
-        }
+        let allowed = match self {
+            Self::PublicOnly => is_public(ip),
+            // Canonical, so that ::ffff:127.0.0.1 counts as the loopback it reaches.
+            Self::Loopback => is_public(ip) || ip.to_canonical().is_loopback(),
+            Self::Any => true,
+        };
+        if allowed { Ok(()) } else { Err(format!("address {ip} is not a public address")) }
     }
 }
 
@@ -106,10 +110,12 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 mod tests {
     use super::*;
 
-    const CLOSED: AddressPolicy = AddressPolicy { allow_private: false, trusted: None };
-
     fn check(raw: &str) -> Result<()> {
-        CLOSED.check_url(&Url::parse(raw).unwrap())
+        AddressPolicy::PublicOnly.check_url(&Url::parse(raw).unwrap())
+    }
+
+    fn allows(policy: AddressPolicy, raw: &str) -> bool {
+        policy.check_url(&Url::parse(raw).unwrap()).is_ok()
     }
 
     #[test]
@@ -166,16 +172,64 @@ mod tests {
         for raw in ["https://example.com/cats/tabby.jpg", "http://93.184.215.14/", "http://[2606:2800:21f:cb07::1]/"] {
             check(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
         }
-        let open = AddressPolicy { allow_private: true, trusted: None };
-        open.check_url(&Url::parse("http://127.0.0.1:8080/x.png").unwrap()).unwrap();
     }
 
     #[test]
-    fn a_trusted_address_passes_and_nothing_else() {
-        let policy = AddressPolicy { allow_private: false, trusted: Some("127.0.0.1".parse().unwrap()) };
-        assert!(policy.check_ip("127.0.0.1".parse().unwrap()).is_ok());
-        assert!(policy.check_ip("127.0.0.2".parse().unwrap()).is_err());
-        assert!(policy.check_url(&Url::parse("http://localhost/").unwrap()).is_err());
+    fn false_allows_public_destinations_only() {
+        let policy = AddressPolicy::PublicOnly;
+        assert_eq!(AddressPolicy::default(), policy);
+        assert!(allows(policy, "http://93.184.215.14/"));
+        for raw in ["http://127.0.0.1:8080/", "http://[::1]/", "http://localhost/", "http://10.0.0.1/"] {
+            assert!(!allows(policy, raw), "{raw}");
+        }
+        assert!(policy.check_ip("127.0.0.1".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn loopback_allows_loopback_and_nothing_else_private() {
+        let policy = AddressPolicy::Loopback;
+        for raw in [
+            "http://127.0.0.1:8080/x.png",
+            "http://127.1.2.3/",
+            "http://[::1]:8080/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://localhost:9000/",
+            "http://LOCALHOST./",
+            "http://cam.localhost/",
+            "http://93.184.215.14/",
+            "https://example.com/cats/tabby.jpg",
+        ] {
+            assert!(allows(policy, raw), "{raw}");
+        }
+        for raw in [
+            "http://10.0.0.1/",
+            "http://172.16.5.4/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fd00:ec2::254]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[::]/",
+            "http://224.0.0.1/",
+            "file:///etc/passwd",
+            "http://u:p@127.0.0.1/",
+        ] {
+            assert!(!allows(policy, raw), "{raw}");
+        }
+        assert!(policy.check_ip("127.0.0.53".parse().unwrap()).is_ok());
+        assert!(policy.check_ip("169.254.169.254".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn true_allows_every_address_but_not_other_schemes() {
+        let policy = AddressPolicy::Any;
+        for raw in ["http://127.0.0.1:8080/x.png", "http://10.0.0.1/", "http://169.254.169.254/", "http://localhost/"] {
+            assert!(allows(policy, raw), "{raw}");
+        }
+        assert!(!allows(policy, "file:///etc/passwd"));
+        assert!(!allows(policy, "http://u:p@10.0.0.1/"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Local HTTP origins on 127.0.0.1 for URL tests, with a request counter.
 
 use std::convert::Infallible;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use image_ingest::fetch::{HttpFetcher, Lookup};
+use image_ingest::fetch::{AddressPolicy, HttpFetcher, Lookup};
 use tokio::net::TcpListener;
 
 /// What the origin answers for a path.
@@ -156,16 +156,23 @@ impl Lookup for TestLookup {
     }
 }
 
-/// Panics before any connection to an address that is not loopback: a broken address
-/// policy then fails the test without a packet leaving the machine.
-pub fn loopback_only(ip: IpAddr) {
-    assert!(ip.is_loopback(), "the fetcher was about to connect to {ip}");
+/// The destination guard of every test fetcher, asked by the fetcher's connector right
+/// before it opens a socket: it panics on an address that is not loopback, so a broken
+/// address policy fails the test without a packet leaving the machine.
+pub fn loopback_only(addr: SocketAddr) -> bool {
+    assert!(addr.ip().is_loopback(), "the fetcher was about to connect to {addr}");
+    true
 }
 
-/// A fetcher for tests: names through `lookup`, loopback-only guard, and the policy of
-/// `config`; `trusted` lets the origin's 127.0.0.1 through while private addresses are refused.
-pub fn fetcher(config: &image_ingest::Config, lookup: TestLookup, trusted: bool) -> HttpFetcher {
-    let fetcher =
-        HttpFetcher::new(config).with_lookup(Arc::new(lookup)).with_destination_guard(Arc::new(loopback_only));
-    if trusted { fetcher.trusting("127.0.0.1".parse().unwrap()) } else { fetcher }
+/// A fetcher for tests: names through `lookup`, the loopback-only guard, and the policy of
+/// `config`, opened to loopback (`FETCH_ALLOW_PRIVATE=loopback`) when `loopback` is set so
+/// the origins on 127.0.0.1 are reachable. Private and link-local addresses are never opened
+/// for a test (`FETCH_ALLOW_PRIVATE=true` is refused here).
+pub fn fetcher(config: &image_ingest::Config, lookup: TestLookup, loopback: bool) -> HttpFetcher {
+    assert_ne!(config.fetch_allow_private, AddressPolicy::Any, "no test fetches with private addresses open");
+    let mut config = config.clone();
+    if loopback {
+        config.fetch_allow_private = AddressPolicy::Loopback;
+    }
+    HttpFetcher::new(&config).with_lookup(Arc::new(lookup)).with_destination_guard(Arc::new(loopback_only))
 }

@@ -246,10 +246,10 @@ async fn timed(api: &mut RuntimeApi, event: Bytes) -> (Answer, Duration) {
     (api.answer().await, started.elapsed())
 }
 
-/// Our function with FETCH_ALLOW_PRIVATE, because the bench's origin is on loopback.
+/// Our function with FETCH_ALLOW_PRIVATE=loopback, because the bench's origin is on loopback.
 fn spawn_with_private(ours: &Contender, endpoint: &str, api: &RuntimeApi) -> Running {
     let wrapper = Contender { name: ours.name, program: PathBuf::from("env"), args: vec![], dir: None };
-    let mut args = vec!["FETCH_ALLOW_PRIVATE=true".to_owned(), ours.program.to_string_lossy().into_owned()];
+    let mut args = vec!["FETCH_ALLOW_PRIVATE=loopback".to_owned(), ours.program.to_string_lossy().into_owned()];
     args.extend(ours.args.iter().cloned());
     spawn(&Contender { args, ..wrapper }, endpoint, api)
 }
