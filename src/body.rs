@@ -46,6 +46,19 @@ pub enum Body {
     Whole(Blob),
     /// Bytes still arriving; the store hashes and counts them on the way.
     Stream(ByteStream),
+    /// Bytes already in the bucket, verified: the store copies them without reading them.
+    Staged(Staged),
+}
+
+/// An object in the bucket's staging area whose bytes were read and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staged {
+    /// Its key, under `UPLOAD_PREFIX`.
+    pub key: String,
+    /// Lowercase hex SHA-256 of its bytes.
+    pub sha256_hex: String,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 /// The first bytes of a stream, and the rest of it if it goes on.
@@ -148,11 +161,12 @@ pub fn verified(body: ByteStream, sha256_hex: String) -> ByteStream {
     .boxed()
 }
 
-/// Hashes the whole body and returns its SHA-256 hex.
-pub async fn digest(mut body: ByteStream) -> Result<String> {
-    let mut hasher = Sha256::new();
+/// Reads the whole body and returns its SHA-256 hex and its size.
+pub async fn digest(mut body: ByteStream) -> Result<(String, u64)> {
+    let (mut hasher, mut size) = (Sha256::new(), 0u64);
     while let Some(chunk) = body.try_next().await? {
         hasher.update(&chunk);
+        size += chunk.len() as u64;
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok((hex::encode(hasher.finalize()), size))
 }

@@ -62,8 +62,11 @@ pub struct UploadRequest {
 /// Where and how to PUT a large object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UploadTicket {
-    /// The key the object will have.
+    /// Where the object lands once verified (when its bytes are of the declared type and the
+    /// key is free; otherwise the extension or a `-{sha8}` suffix differ).
     pub key: String,
+    /// Where the client puts it: under `UPLOAD_PREFIX`, with the same date path and name.
+    pub upload_key: String,
     /// The presigned URL.
     pub url: String,
     /// Always `PUT`.
@@ -79,6 +82,7 @@ pub struct UploadTicket {
 pub struct Catalog {
     store: Arc<dyn CatalogStore>,
     key_prefix: String,
+    upload_prefix: String,
     ttl: Duration,
     max_object_bytes: u64,
     allowed: ContentTypePolicy,
@@ -90,6 +94,7 @@ impl Catalog {
         Self {
             store,
             key_prefix: config.key_prefix.clone(),
+            upload_prefix: config.upload_prefix.clone(),
             ttl: config.presign_ttl,
             max_object_bytes: config.max_object_bytes,
             allowed: config.allowed_content_types.clone(),
@@ -139,14 +144,15 @@ impl Catalog {
         Ok(self.store.presign_get(key, self.ttl).await?.url)
     }
 
-    /// A presigned conditional PUT at the date-path key for `now`, for the declared type and size.
+    /// A presigned conditional PUT into the staging area, at the date path for `now`, for the
+    /// declared type and size. The object is verified and promoted when S3 notifies its creation.
     pub async fn upload(&self, request: UploadRequest, now: DateTime<Utc>) -> Result<UploadTicket> {
         let content_type = request.content_type.trim().to_ascii_lowercase();
         if !self.allowed.allows(&content_type) {
             return Err(IngestError::UnsupportedMediaType(format!("content type {content_type} is not allowed")));
         }
-        // These bytes are never sniffed, and an SVG can carry script that runs when it is served
-        // back from the bucket: it must be allowed by name, not by `image/*`.
+        // An SVG can carry script that runs when it is served back from the bucket: it must be
+        // allowed by name, not by `image/*`.
         if content_type == "image/svg+xml" && !self.allowed.names(&content_type) {
             return Err(IngestError::UnsupportedMediaType(
                 "image/svg+xml uploads must be listed by name in ALLOWED_CONTENT_TYPES".into(),
@@ -160,12 +166,13 @@ impl Catalog {
             .ok_or_else(|| IngestError::UnsupportedMediaType(format!("content type {content_type} is not known")))?;
         let name =
             key::usable_name(&request.file_name, &kind).ok_or_else(|| invalid("file_name has no usable characters"))?;
-        let object_key = key::object_key(&self.key_prefix, now, &name);
+        let upload_key = key::object_key(&self.upload_prefix, now, &name);
         self.store.ensure_bucket().await?;
-        let presigned = self.store.presign_put(&object_key, kind.mime, request.size, self.ttl).await?;
+        let presigned = self.store.presign_put(&upload_key, kind.mime, request.size, self.ttl).await?;
         let expires = now + chrono::Duration::from_std(self.ttl).unwrap_or_default();
         Ok(UploadTicket {
-            key: object_key,
+            key: key::object_key(&self.key_prefix, now, &name),
+            upload_key,
             url: presigned.url,
             method: "PUT",
             headers: presigned.headers.into_iter().collect(),

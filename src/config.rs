@@ -55,6 +55,8 @@ pub struct Config {
     pub batch_concurrency: usize,
     /// `PRESIGN_TTL_SECS`: lifetime of presigned URLs.
     pub presign_ttl: Duration,
+    /// `UPLOAD_PREFIX`: where presigned uploads and dropped files wait to be verified.
+    pub upload_prefix: String,
 }
 
 impl Config {
@@ -91,6 +93,10 @@ impl Config {
         if fetch_timeout_ms == 0 {
             return Err(invalid("FETCH_TIMEOUT_MS", "0", "must be at least 1"));
         }
+        let upload_prefix = get("UPLOAD_PREFIX").unwrap_or_else(|| "incoming/".into());
+        if let Err(reason) = separate_prefixes(&upload_prefix, &key_prefix) {
+            return Err(invalid("UPLOAD_PREFIX", &upload_prefix, &reason));
+        }
         let presign_ttl_secs: u64 = number(&get, "PRESIGN_TTL_SECS", 300)?;
         if !(1..=604_800).contains(&presign_ttl_secs) {
             return Err(invalid(
@@ -120,8 +126,25 @@ impl Config {
             force_path_style: flag(&get, "S3_FORCE_PATH_STYLE")?,
             batch_concurrency,
             presign_ttl: Duration::from_secs(presign_ttl_secs),
+            upload_prefix,
         })
     }
+}
+
+/// Staging keys and stored keys must never meet: a stored object under `UPLOAD_PREFIX` would
+/// be verified and promoted again, in a loop. Stored keys are `KEY_PREFIX` + a date path, so
+/// the upload prefix may not contain the key prefix nor start like a date path after it.
+fn separate_prefixes(upload_prefix: &str, key_prefix: &str) -> Result<(), String> {
+    if upload_prefix.starts_with('/') {
+        return Err("S3 keys must not start with '/'".into());
+    }
+    let after_key_prefix = upload_prefix.strip_prefix(key_prefix);
+    if key_prefix.starts_with(upload_prefix)
+        || after_key_prefix.is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return Err(format!("must not overlap KEY_PREFIX {key_prefix:?}: stored keys would fall under it"));
+    }
+    Ok(())
 }
 
 // `main` returning this prints its Debug form, so make that the readable message.
@@ -196,6 +219,7 @@ mod tests {
         assert!(!c.force_path_style);
         assert_eq!(c.batch_concurrency, 10);
         assert_eq!(c.presign_ttl, Duration::from_secs(300));
+        assert_eq!(c.upload_prefix, "incoming/");
     }
 
     #[test]
@@ -221,6 +245,14 @@ mod tests {
         let err = config(&[("BUCKET_NAME", "pics"), ("S3_FORCE_PATH_STYLE", "maybe")]).unwrap_err();
         assert!(err.to_string().contains("S3_FORCE_PATH_STYLE"), "{err}");
         assert!(config(&[("BUCKET_NAME", "pics"), ("BATCH_CONCURRENCY", "0")]).is_err());
+        for (upload, key) in [("images/", "images/"), ("images/2026/", "images/"), ("imag", "images/"), ("2026/", "")] {
+            let err = config(&[("BUCKET_NAME", "pics"), ("UPLOAD_PREFIX", upload), ("KEY_PREFIX", key)]).unwrap_err();
+            assert!(err.to_string().starts_with("UPLOAD_PREFIX has an invalid value"), "{upload} {key}: {err}");
+        }
+        for (upload, key) in [("incoming/", ""), ("incoming/", "images/"), ("images/incoming/", "images/")] {
+            let c = config(&[("BUCKET_NAME", "pics"), ("UPLOAD_PREFIX", upload), ("KEY_PREFIX", key)]).unwrap();
+            assert_eq!(c.upload_prefix, upload);
+        }
         assert!(config(&[("BUCKET_NAME", "pics"), ("KEY_PREFIX", "/abs")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("MAX_OBJECT_BYTES", "6000000000")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("PRESIGN_TTL_SECS", "604801")]).is_err());

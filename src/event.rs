@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{IngestError, Result};
+use crate::notification::{self, Notice};
 
 /// An event whose source is known.
 #[derive(Debug)]
@@ -21,6 +22,9 @@ pub enum Event {
     EventBridge(Box<EventBridgeEvent<Value>>),
     /// A direct invocation carrying an ingest request.
     Direct(Value),
+    /// An S3 notification (S3 Event Notifications, S3's test message, or EventBridge's
+    /// `aws.s3` events), or why it could not be read.
+    Upload(Result<Notice>),
 }
 
 /// Decides which source sent `payload`. Shapes that match no source are refused.
@@ -34,11 +38,16 @@ pub fn recognise(payload: Value) -> Result<Event> {
     if is_api_v1(object) {
         return typed(payload, "API Gateway v1").map(|e| Event::ApiV1(Box::new(e)));
     }
+    if let Some(notice) = notification::from_s3(&payload) {
+        return Ok(Event::Upload(notice));
+    }
     if is_sqs(object) {
         return typed(payload, "SQS").map(|e| Event::Sqs(Box::new(e)));
     }
     if is_eventbridge(object) {
-        return typed(payload, "EventBridge").map(|e| Event::EventBridge(Box::new(e)));
+        let event: EventBridgeEvent<Value> = typed(payload, "EventBridge")?;
+        let s3 = notification::from_eventbridge(&event.source, &event.detail_type, &event.detail, event.time);
+        return Ok(s3.map_or_else(|| Event::EventBridge(Box::new(event)), Event::Upload));
     }
     if ["Records", "detail-type", "requestContext", "httpMethod", "routeKey"].iter().any(|k| object.contains_key(*k)) {
         return Err(unrecognised("this event source is not handled"));
@@ -97,6 +106,7 @@ mod tests {
             Ok(Event::Sqs(_)) => "sqs",
             Ok(Event::EventBridge(_)) => "eventbridge",
             Ok(Event::Direct(_)) => "direct",
+            Ok(Event::Upload(_)) => "upload",
             Err(_) => "error",
         }
     }
@@ -117,7 +127,9 @@ mod tests {
                 "apigw" => "v2",
                 "direct" => "direct",
                 "sqs" => "sqs",
+                "eventbridge" if name.contains("-s3-") => "upload",
                 "eventbridge" => "eventbridge",
+                "s3" => "upload",
                 _ => continue,
             };
             let expected = if name.contains("unrecognised") { "error" } else { expected };
@@ -136,6 +148,10 @@ mod tests {
         assert_eq!(kind(json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]})), "sqs");
         // One foreign record (an S3 notification, say) makes the batch unrecognised.
         let mixed = json!({"Records": [{"eventSource": "aws:sqs"}, {"eventSource": "aws:s3"}]});
+        assert_eq!(kind(json!({"Records": [{"eventSource": "aws:s3"}]})), "upload");
+        assert_eq!(kind(json!({"Service": "Amazon S3", "Event": "s3:TestEvent"})), "upload");
+        let s3 = json!({"detail-type": "Object Created", "source": "aws.s3", "detail": {}});
+        assert_eq!(kind(s3), "upload");
         assert_eq!(kind(mixed), "error");
         assert_eq!(kind(json!({"Records": []})), "error");
         assert_eq!(kind(json!({"detail-type": "x", "source": "y", "detail": {"url": "z"}})), "eventbridge");

@@ -52,6 +52,24 @@ pub fn usable_name(wanted: &str, sniffed: &Sniffed) -> Option<String> {
     (!stem.is_empty()).then(|| join(stem, &ext, ""))
 }
 
+/// The date path and file name in a staging key: `incoming/2026/11/25/101500/panorama.jpg`
+/// gives 2026-11-25T10:15:00Z and `panorama.jpg`; a key without a date path (a file dropped
+/// straight into the folder) gives no time and its last segment.
+pub fn staged_parts<'a>(upload_prefix: &str, key: &'a str) -> (Option<DateTime<Utc>>, &'a str) {
+    let rest = key.strip_prefix(upload_prefix).unwrap_or(key);
+    let name = rest.rsplit('/').next().unwrap_or(rest);
+    let segments: Vec<&str> = rest.split('/').collect();
+    let at = match segments.as_slice() {
+        [year, month, day, hms, _] if year.len() == 4 && month.len() == 2 && day.len() == 2 && hms.len() == 6 => {
+            chrono::NaiveDateTime::parse_from_str(&format!("{year}{month}{day}{hms}"), "%Y%m%d%H%M%S")
+                .ok()
+                .map(|t| t.and_utc())
+        }
+        _ => None,
+    };
+    (at, name)
+}
+
 /// `{stem}-{sha8}.{ext}`: where different bytes go when the name is taken.
 pub fn collision_name(file_name: &str, sha256_hex: &str) -> String {
     let (stem, ext) = file_name.rsplit_once('.').unwrap_or((file_name, ""));
@@ -107,6 +125,18 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn staging_keys_give_their_date_path_and_name() {
+        assert_eq!(
+            staged_parts("incoming/", "incoming/2026/11/25/101500/panorama.jpg"),
+            (Some(at("2026-11-25T10:15:00Z")), "panorama.jpg")
+        );
+        assert_eq!(staged_parts("incoming/", "incoming/photo.jpg"), (None, "photo.jpg"));
+        assert_eq!(staged_parts("incoming/", "incoming/trips/photo.jpg"), (None, "photo.jpg"));
+        assert_eq!(staged_parts("incoming/", "incoming/2026/13/25/101500/x.jpg"), (None, "x.jpg"));
+        assert_eq!(staged_parts("incoming/", "incoming/2026/11/25/101500/"), (Some(at("2026-11-25T10:15:00Z")), ""));
     }
 
     #[test]

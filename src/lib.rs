@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod key;
 pub mod memory;
 pub mod metrics;
+pub mod notification;
 pub mod records;
 pub mod request;
 pub mod store;

@@ -10,6 +10,7 @@ use tracing::{Instrument, info_span, warn};
 use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
 use crate::ingest::{Batch, Ingestor, Source};
+use crate::notification::Notice;
 use crate::request::Item;
 
 /// One queue message, translated from its event.
@@ -19,10 +20,19 @@ pub struct Record {
     pub id: String,
     /// The FIFO message group, if the queue is FIFO.
     pub group: Option<String>,
-    /// The message's items, or why its body was refused.
-    pub items: Result<Vec<Result<Item>>>,
+    /// What the message asks for, or why its body was refused.
+    pub work: Result<Work>,
     /// When the message was first sent, for the key.
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What one queue message carries.
+#[derive(Debug)]
+pub enum Work {
+    /// An ingest request's items.
+    Items(Vec<Result<Item>>),
+    /// An S3 notification delivered through the queue (verified uploads).
+    Upload(Notice),
 }
 
 /// A record that was not fully stored.
@@ -46,7 +56,7 @@ pub async fn process(ingestor: &Ingestor, records: Vec<Record>, fifo: bool, dead
     let checked = deadline.run(ingestor.check_bucket()).await.unwrap_or_else(|| Err(deadline_error()));
     if let Err(err) = checked {
         for (index, record) in records.iter().enumerate() {
-            let error = match &record.items {
+            let error = match &record.work {
                 Err(invalid) => invalid.clone(),
                 Ok(_) => err.clone(),
             };
@@ -95,9 +105,19 @@ pub async fn process(ingestor: &Ingestor, records: Vec<Record>, fifo: bool, dead
 }
 
 async fn store_record(ingestor: &Ingestor, record: Record, deadline: Deadline) -> Result<()> {
-    let batch = Batch { items: record.items?, event_time: record.sent_at, source: Source::Sqs, deadline };
-    let results = ingestor.ingest_in_order(batch).await?;
-    results.into_iter().find_map(Result::err).map_or(Ok(()), Err)
+    match record.work? {
+        Work::Items(items) => {
+            let batch = Batch { items, event_time: record.sent_at, source: Source::Sqs, deadline };
+            let results = ingestor.ingest_in_order(batch).await?;
+            results.into_iter().find_map(Result::err).map_or(Ok(()), Err)
+        }
+        Work::Upload(Notice::Test) => Ok(()),
+        // A refused upload is deleted and answered; only a transient failure asks for a retry.
+        Work::Upload(Notice::Created(objects)) => {
+            let results = ingestor.promote_all(objects, deadline).await?;
+            results.into_iter().filter_map(Result::err).find(IngestError::is_transient).map_or(Ok(()), Err)
+        }
+    }
 }
 
 /// Standard queues: every record on its own. FIFO: records of one group together, in order.
@@ -126,7 +146,7 @@ mod tests {
     use super::*;
 
     fn record(id: &str, group: Option<&str>) -> Record {
-        Record { id: id.into(), group: group.map(Into::into), items: Ok(vec![]), sent_at: None }
+        Record { id: id.into(), group: group.map(Into::into), work: Ok(Work::Items(vec![])), sent_at: None }
     }
 
     #[test]

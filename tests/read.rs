@@ -228,6 +228,16 @@ async fn a_presigned_upload_works_end_to_end_and_is_bound_to_its_type_and_size()
     let again = send(png(5), "image/png").await.unwrap();
     assert_eq!(again.status(), 412);
 
+    // The bytes wait in the staging area until S3's notification has them verified and promoted.
+    let upload_key = ticket["upload_key"].as_str().unwrap().to_owned();
+    assert_eq!(upload_key, key.replacen("images/", "incoming/", 1));
+    assert_eq!(server.keys(), std::slice::from_ref(&upload_key));
+    let mut notice = fixture("s3-object-created.json");
+    notice["Records"][0]["s3"]["bucket"]["name"] = json!(BUCKET);
+    notice["Records"][0]["s3"]["object"]["key"] = json!(upload_key);
+    let promoted = invoke(&app, notice).await.unwrap();
+    assert_eq!(promoted["stored"][0]["key"], key.as_str(), "{promoted}");
+
     let day = key.trim_start_matches("images/").rsplitn(3, '/').nth(2).unwrap().to_owned();
     let (_, page) = invoke_api(&app, get("/images", &[("date", &day)])).await;
     assert_eq!(keys(&page), std::slice::from_ref(&key));

@@ -5,6 +5,7 @@ pub mod apigw;
 pub mod direct;
 pub mod eventbridge;
 pub mod sqs;
+pub mod uploads;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -30,6 +31,7 @@ pub async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Dia
         }
         Event::EventBridge(event) => return eventbridge::handle(ingestor, &app.schedule, *event, deadline).await,
         Event::Direct(request) => return direct::handle(ingestor, request, deadline).await,
+        Event::Upload(notice) => return uploads::handle(ingestor, notice, deadline).await,
     };
     response.map_err(|e| Diagnostic { error_type: "internal".into(), error_message: e.to_string() })
 }

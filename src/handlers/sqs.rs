@@ -7,7 +7,8 @@ use serde_json::Value;
 use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
 use crate::ingest::Ingestor;
-use crate::records::{self, Record};
+use crate::notification;
+use crate::records::{self, Record, Work};
 use crate::request::parse_request;
 
 /// Processes the batch and reports exactly the records that were not fully stored.
@@ -38,11 +39,17 @@ fn record(message: SqsMessage) -> Result<Record> {
         .get("SentTimestamp")
         .and_then(|t| t.parse::<i64>().ok())
         .and_then(DateTime::from_timestamp_millis);
-    let items = match message.body.as_deref().map(str::trim) {
+    let work = match message.body.as_deref().map(str::trim) {
         None | Some("") => Err(IngestError::InvalidJson { message: "the message body is empty".into(), source: None }),
-        Some(body) => serde_json::from_str::<Value>(body)
-            .map_err(|e| IngestError::invalid_json("the message body", e))
-            .and_then(parse_request),
+        Some(body) => {
+            serde_json::from_str::<Value>(body).map_err(|e| IngestError::invalid_json("the message body", e)).and_then(
+                // S3 sends its notifications (and its test message) to a queue as the body.
+                |body| match notification::from_s3(&body) {
+                    Some(notice) => notice.map(Work::Upload),
+                    None => parse_request(body).map(Work::Items),
+                },
+            )
+        }
     };
-    Ok(Record { id, group: message.attributes.get("MessageGroupId").cloned(), items, sent_at })
+    Ok(Record { id, group: message.attributes.get("MessageGroupId").cloned(), work, sent_at })
 }

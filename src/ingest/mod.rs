@@ -3,7 +3,10 @@
 //! Every item goes the same way: bytes (in hand, or fetched) → sniffed and checked → named →
 //! written by the store, which answers whether the key was free.
 
+mod staged;
 mod url;
+
+pub use staged::Promotion;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +29,7 @@ use crate::fetch::Fetcher;
 use crate::key;
 use crate::metrics::Record;
 use crate::request::{Item, Payload};
-use crate::store::{ObjectWriter, Placement, WriteOutcome, Written};
+use crate::store::{IngestStore, Placement, WriteOutcome, Written};
 
 /// Large bodies streamed at once per process, so memory stays bounded however many items or
 /// records arrive together: each holds up to four parts, plus a head per body waiting its turn.
@@ -53,6 +56,8 @@ pub enum Source {
     EventBridge,
     /// An EventBridge scheduled event.
     Schedule,
+    /// A verified upload, notified by S3.
+    Upload,
 }
 
 impl Source {
@@ -64,6 +69,7 @@ impl Source {
             Self::Sqs => "sqs",
             Self::EventBridge => "eventbridge",
             Self::Schedule => "schedule",
+            Self::Upload => "upload",
         }
     }
 }
@@ -119,6 +125,8 @@ pub struct Rules {
     pub allowed: ContentTypePolicy,
     /// Items processed at once.
     pub concurrency: usize,
+    /// Where verified uploads wait.
+    pub upload_prefix: String,
 }
 
 impl From<&Config> for Rules {
@@ -128,6 +136,7 @@ impl From<&Config> for Rules {
             max_object_bytes: c.max_object_bytes,
             allowed: c.allowed_content_types.clone(),
             concurrency: c.batch_concurrency,
+            upload_prefix: c.upload_prefix.clone(),
         }
     }
 }
@@ -135,7 +144,7 @@ impl From<&Config> for Rules {
 /// Turns validated items into stored objects.
 #[derive(Clone)]
 pub struct Ingestor {
-    store: Arc<dyn ObjectWriter>,
+    store: Arc<dyn IngestStore>,
     fetcher: Arc<dyn Fetcher>,
     rules: Arc<Rules>,
     /// Multipart streams at once in this process.
@@ -157,11 +166,13 @@ enum Origin {
     Held(Blob),
     /// Fetched again from the URL, and refused unless they are the same bytes.
     Url(::url::Url),
+    /// Still in the staging area, verified.
+    Staged(crate::body::Staged),
 }
 
 impl Ingestor {
     /// An ingestor fetching URLs with `fetcher` and writing to `store` under `rules`.
-    pub fn new(store: Arc<dyn ObjectWriter>, fetcher: Arc<dyn Fetcher>, rules: Rules) -> Self {
+    pub fn new(store: Arc<dyn IngestStore>, fetcher: Arc<dyn Fetcher>, rules: Rules) -> Self {
         Self { store, fetcher, rules: Arc::new(rules), streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)) }
     }
 
@@ -218,11 +229,15 @@ impl Ingestor {
             .buffered(width)
             .collect()
             .await;
+        self.settle_if_cut(deadline).await;
+        Ok(results)
+    }
+
+    /// Items cut off at the deadline dropped their writes: let those clean up before the answer.
+    async fn settle_if_cut(&self, deadline: Deadline) {
         if deadline.passed() {
-            // Items cut off dropped their writes; let those clean up before the answer.
             self.store.settle(DEADLINE_MARGIN / 2).await;
         }
-        Ok(results)
     }
 
     async fn store_item(
@@ -294,6 +309,7 @@ impl Ingestor {
         let again = match origin {
             Origin::Held(blob) => Body::Whole(blob),
             Origin::Url(url) => self.fetch_again(&url, written.sha256_hex).await?,
+            Origin::Staged(staged) => Body::Staged(staged),
         };
         let written = self.put(&moved, again).await?;
         match written.outcome {

@@ -33,7 +33,7 @@ impl Ingestor {
             Some(name) => self.write(&target, &sniffed, &name, Body::Stream(body), Origin::Url(url)).await,
             None => {
                 // The name is the digest, known only at the end: hash once, then write.
-                let sha256_hex = digest(body).await?;
+                let (sha256_hex, _) = digest(body).await?;
                 let name = key::file_name(None, &sniffed, &sha256_hex);
                 let body = self.fetch_again(&url, sha256_hex).await?;
                 self.write(&target, &sniffed, &name, body, Origin::Url(url)).await

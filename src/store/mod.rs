@@ -65,13 +65,37 @@ pub trait Bucket: Send + Sync {
 pub trait ObjectWriter: Bucket {
     /// Writes `body` at `place.key` unless the key exists, with a checksum the server
     /// verifies and the digest kept as `sha256` metadata. A stream is read to its end (or its
-    /// first error, which abandons the write and leaves nothing behind).
+    /// first error, which abandons the write and leaves nothing behind); staged bytes are
+    /// copied inside the bucket.
     async fn write_if_absent(&self, place: &Placement, body: Body) -> Result<Written>;
 
     /// Waits, at most `limit`, for the clean-ups of writes abandoned midway (a write whose
     /// future was dropped at a deadline) so that nothing is left behind when the invocation ends.
     async fn settle(&self, limit: Duration);
 }
+
+/// An object's bytes as they are read back.
+pub struct StoredBytes {
+    /// Its size, as the store reports it.
+    pub size: u64,
+    /// The bytes, chunk by chunk.
+    pub body: crate::body::ByteStream,
+}
+
+/// What verified uploads need from the staging area.
+#[async_trait]
+pub trait Staging: Bucket {
+    /// Reads the object at `key` as a stream; `None` when there is none.
+    async fn read(&self, key: &str) -> Result<Option<StoredBytes>>;
+
+    /// Deletes the object at `key`; a missing one is no error.
+    async fn discard(&self, key: &str) -> Result<()>;
+}
+
+/// What the ingest core needs: writing, and the staging area.
+pub trait IngestStore: ObjectWriter + Staging {}
+
+impl<T: ObjectWriter + Staging> IngestStore for T {}
 
 /// What tells one stored object's bytes from another's.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ pub mod runtime_api;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -30,6 +31,8 @@ pub const BUCKET: &str = "pics";
 pub struct S3Server {
     pub endpoint: String,
     pub root: tempfile::TempDir,
+    /// The headers of every CopyObject request the server received.
+    pub copies: Arc<Mutex<Vec<http::HeaderMap>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -50,15 +53,28 @@ impl S3Server {
         let service = builder.build();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (copies, objects) = (Arc::new(Mutex::new(Vec::new())), root.path().to_owned());
+        let seen = copies.clone();
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
-                tokio::spawn(conn);
+                let (service, objects, seen) = (service.clone(), objects.clone(), seen.clone());
+                let conditional = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let refusal = refuse_copy_onto_existing(&request, &objects, &seen);
+                    let answer = refusal.is_none().then(|| hyper::service::Service::call(&service, request));
+                    async move {
+                        match (refusal, answer) {
+                            (Some(refusal), _) => Ok(refusal),
+                            (None, Some(answer)) => answer.await,
+                            (None, None) => unreachable!("a request is refused or served"),
+                        }
+                    }
+                });
+                tokio::spawn(http.serve_connection(TokioIo::new(socket), conditional).into_owned());
             }
         });
-        Self { endpoint, root, task }
+        Self { endpoint, root, copies, task }
     }
 
     /// Multipart uploads s3s-fs still holds (it keeps them as `.upload*` files at its root).
@@ -103,6 +119,29 @@ impl S3Server {
     pub fn app(&self, vars: &[(&str, &str)]) -> App {
         self.app_fetching(vars, origin::TestLookup(vec![]), true)
     }
+}
+
+/// s3s-fs 0.14 copies over an existing key whatever `If-None-Match` says, while S3 answers
+/// 412: the conditional copy is enforced here, in front of it, as S3 does.
+fn refuse_copy_onto_existing(
+    request: &http::Request<hyper::body::Incoming>,
+    objects: &Path,
+    copies: &Mutex<Vec<http::HeaderMap>>,
+) -> Option<http::Response<s3s::Body>> {
+    let headers = request.headers();
+    if request.method() != http::Method::PUT || !headers.contains_key("x-amz-copy-source") {
+        return None;
+    }
+    copies.lock().unwrap().push(headers.clone());
+    let path = percent_encoding::percent_decode_str(request.uri().path()).decode_utf8().ok()?;
+    let exists = objects.join(path.trim_start_matches('/')).is_file();
+    if !(exists && headers.get("if-none-match").is_some_and(|v| v == "*")) {
+        return None;
+    }
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>PreconditionFailed</Code>\
+                <Message>At least one of the pre-conditions you specified did not hold</Message></Error>";
+    let response = http::Response::builder().status(412).header("content-type", "application/xml");
+    Some(response.body(s3s::Body::from(body.to_owned())).unwrap())
 }
 
 fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {

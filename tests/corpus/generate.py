@@ -592,9 +592,16 @@ case("eventbridge-missing-source", "No source: not recognised as EventBridge, no
      (lambda e: (e.pop("source"), e)[1])(eventbridge(png_item("eb-nosrc.png"))), {"error_type": "invalid_request"})
 case("eventbridge-time-not-a-time", "time is not a timestamp: malformed EventBridge event.",
      eventbridge(png_item("eb-time.png"), time="yesterday"), {"error_type": "invalid_request"})
-case("eventbridge-s3-object-created", "An S3 Object Created notification via EventBridge is not an ingest request.",
+case("eventbridge-s3-object-created-outside-prefix",
+     "An S3 Object Created event for a key outside UPLOAD_PREFIX is acknowledged and ignored, never read.",
      eventbridge({"version": "0", "bucket": {"name": "pics"}, "object": {"key": "x.png", "size": 70}},
-                 detail_type="Object Created", source="aws.s3"), {"error_type": "invalid_request"})
+                 detail_type="Object Created", source="aws.s3"), {"stored": 0})
+case("eventbridge-s3-object-created-no-object", "An S3 Object Created event without its object is malformed.",
+     eventbridge({"version": "0", "bucket": {"name": "pics"}}, detail_type="Object Created", source="aws.s3"),
+     {"error_type": "invalid_request"})
+case("eventbridge-s3-object-deleted", "Other aws.s3 event types are acknowledged and ignored.",
+     eventbridge({"version": "0", "bucket": {"name": "pics"}, "object": {"key": "incoming/x.png"}},
+                 detail_type="Object Deleted", source="aws.s3"), {"stored": 0})
 case("eventbridge-ssrf-ipv4-mapped", "An IPv4-mapped IPv6 spelling of the metadata address in detail.",
      eventbridge({"url": "http://[::ffff:169.254.169.254]/latest/meta-data/"}), {"error_type": "url_not_allowed"})
 case("eventbridge-scheduled-schedule-url-refused", "SCHEDULE_URLS pointing at the metadata endpoint: refused on fetch.",
@@ -681,10 +688,32 @@ case("direct-file-name-windows-traversal", "Backslash traversal keeps only the l
      png_item("..\\..\\windows\\system32\\d-win.png", posted_at=POSTED), {"stored": 1, "keys": [f"{DAY}/d-win.png"]})
 case("direct-file-name-control-chars", "NUL and control characters in a name become one `_`.",
      png_item("d\u0000\u0001\u001bctl.png", posted_at=POSTED), {"stored": 1, "keys": [f"{DAY}/d_ctl.png"]})
-case("direct-s3-notification", "An S3 event notification is not handled.",
+case("direct-s3-notification-outside-prefix",
+     "An S3 event notification for a key outside UPLOAD_PREFIX is acknowledged and ignored.",
      {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
                    "s3": {"bucket": {"name": "pics"}, "object": {"key": "x.png"}}}]},
+     {"stored": 0})
+case("direct-s3-notification-other-bucket",
+     "An S3 event notification for another bucket's staging prefix is acknowledged and ignored.",
+     {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                   "s3": {"bucket": {"name": "not-ours"}, "object": {"key": "incoming/x.png"}}}]},
+     {"stored": 0})
+case("direct-s3-notification-missing-object",
+     "A notification for a staged object that no longer exists is a success: a duplicate.",
+     {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                   "s3": {"bucket": {"name": "pics"}, "object": {"key": "incoming/gone.png"}}}]},
+     {"stored": 0})
+case("direct-s3-notification-malformed", "An S3 record without its s3 entity is malformed.",
+     {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}]},
      {"error_type": "invalid_request"})
+case("direct-s3-notification-bad-key-encoding", "A key that is not UTF-8 once decoded is malformed.",
+     {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                   "s3": {"bucket": {"name": "pics"}, "object": {"key": "incoming/%FF.png"}}}]},
+     {"error_type": "invalid_request"})
+case("direct-s3-test-event", "S3's test message, sent when a notification is configured, is acknowledged.",
+     {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-24T20:30:15.000Z", "Bucket": "pics",
+      "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"},
+     {"stored": 0})
 case("direct-sns-notification", "An SNS event is not handled, even if its message is an ingest request.",
      {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": GOOD_BODY("sns.png")}}]},
      {"error_type": "invalid_request"})

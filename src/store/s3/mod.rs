@@ -25,9 +25,9 @@ pub use multipart::{PART_SIZE, PARTS_IN_FLIGHT};
 
 use super::{
     Bucket, BucketCheck, Identity, ListedObject, Listing, ObjectLister, ObjectLookup, ObjectWriter, Placement,
-    Presigned, Presigner, RECHECK_AFTER, WriteOutcome, Written,
+    Presigned, Presigner, RECHECK_AFTER, Staging, StoredBytes, WriteOutcome, Written,
 };
-use crate::body::{Blob, Body};
+use crate::body::{Blob, Body, Staged};
 use crate::config::Config;
 use crate::error::{IngestError, Result};
 
@@ -228,6 +228,26 @@ impl S3Store {
         self.settle_write("PutObject", place, blob.sha256_hex(), None, result).await
     }
 
+    /// One conditional CopyObject from the staging area: no bytes through the function, the
+    /// metadata replaced (the sniffed type, the digest), and a SHA-256 checksum computed by S3.
+    async fn copy_staged(&self, place: &Placement, staged: &Staged) -> Result<WriteOutcome> {
+        let source = format!("{}/{}", self.bucket, urlencode_key(&staged.key));
+        let result = retry_conflicts(|| {
+            let copy = self.client.copy_object().bucket(&self.bucket).key(&place.key).copy_source(&source);
+            let request = copy
+                .if_none_match("*")
+                .metadata_directive(MetadataDirective::Replace)
+                .content_type(&place.content_type)
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                .set_metadata(Some(metadata_with_digest(&place.metadata, &staged.sha256_hex)))
+                .set_expected_bucket_owner(self.expected_owner.clone())
+                .set_expected_source_bucket_owner(self.expected_owner.clone());
+            async move { request.send().await.map(|_| ()) }
+        })
+        .await;
+        self.settle_write("CopyObject", place, &staged.sha256_hex, None, result).await
+    }
+
     /// Adds the `sha256` metadata to an object made by multipart upload, whose digest was
     /// only known at the end: a copy onto itself that keeps the bytes and replaces the
     /// metadata. A failure is logged, not returned: the bytes are stored and verified.
@@ -279,11 +299,50 @@ impl ObjectWriter for S3Store {
                 Ok(Written { outcome, sha256_hex: blob.sha256_hex().to_owned(), size: blob.size() })
             }
             Body::Stream(stream) => self.write_stream(place, stream).await,
+            Body::Staged(staged) => {
+                let outcome = self.copy_staged(place, &staged).await?;
+                Ok(Written { outcome, sha256_hex: staged.sha256_hex, size: staged.size })
+            }
         }
     }
 
     async fn settle(&self, limit: Duration) {
         self.cleanups.wait(limit).await;
+    }
+}
+
+#[async_trait]
+impl Staging for S3Store {
+    async fn read(&self, key: &str) -> Result<Option<StoredBytes>> {
+        let request = self.client.get_object().bucket(&self.bucket).key(key);
+        match request.set_expected_bucket_owner(self.expected_owner.clone()).send().await {
+            Ok(object) => {
+                let size = object.content_length().unwrap_or_default().max(0) as u64;
+                let key = key.to_owned();
+                let body = futures::stream::unfold(Some(object.body), move |body| {
+                    let key = key.clone();
+                    async move {
+                        let mut body = body?;
+                        match body.try_next().await {
+                            Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
+                            Ok(None) => None,
+                            Err(err) => {
+                                Some((Err(IngestError::storage_from(format!("reading {key} failed"), err)), None))
+                            }
+                        }
+                    }
+                });
+                Ok(Some(StoredBytes { size, body: futures::StreamExt::boxed(futures::StreamExt::fuse(body)) }))
+            }
+            Err(err) if status(&err) == Some(404) => Ok(None),
+            Err(err) => Err(self.write_error("GetObject", key, err)),
+        }
+    }
+
+    async fn discard(&self, key: &str) -> Result<()> {
+        let request = self.client.delete_object().bucket(&self.bucket).key(key);
+        let result = request.set_expected_bucket_owner(self.expected_owner.clone()).send().await;
+        result.map(|_| ()).map_err(|e| self.write_error("DeleteObject", key, e))
     }
 }
 
