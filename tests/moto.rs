@@ -118,19 +118,7 @@ async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
         }
         rounds += 1;
         assert!(rounds <= 2 * max_receives, "the queue should drain");
-        let records: Vec<Value> = messages
-            .iter()
-            .map(|m| {
-                let attributes: serde_json::Map<String, Value> = m
-                    .attributes()
-                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
-                    .unwrap_or_default();
-                json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                       "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
-                       "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": REGION})
-            })
-            .collect();
-        let response = invoke(&app, json!({ "Records": records })).await.unwrap();
+        let response = invoke(&app, common::moto::lambda_sqs_event(&messages, &queue_arn)).await.unwrap();
         let failed = failed_ids(&response);
         for m in &messages {
             if !failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
@@ -158,4 +146,73 @@ async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
     let keys: Vec<&str> = stored.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys.len(), 1);
     assert!(keys[0].ends_with("/queued.png"), "{keys:?}");
+}
+
+/// moto produces the notifications itself (S3 → SQS, bucket-wide, no filter): the test message,
+/// the staged upload, and then the promotion's own copy, which the function must ignore.
+#[tokio::test]
+async fn moto_notifications_promote_a_staged_upload_once_and_never_loop() {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+
+    let moto = Moto::start().await;
+    moto.create_bucket().await;
+    let app = moto.app_with(&[("KEY_PREFIX", "images/")]);
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk_config(&moto.endpoint, SECRET_KEY)).build(),
+    );
+    let queue = sqs.create_queue().queue_name("uploads").send().await.unwrap().queue_url.unwrap();
+    let attributes =
+        sqs.get_queue_attributes().queue_url(&queue).attribute_names(QueueAttributeName::QueueArn).send().await;
+    let queue_arn = attributes.unwrap().attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
+    let everything = QueueConfiguration::builder().queue_arn(&queue_arn).events(Event::S3ObjectCreated).build();
+    let configuration = NotificationConfiguration::builder().queue_configurations(everything.unwrap()).build();
+    let s3 = moto.client();
+    s3.put_bucket_notification_configuration()
+        .bucket(BUCKET)
+        .notification_configuration(configuration)
+        .send()
+        .await
+        .unwrap();
+    let staged = "incoming/2026/11/25/101500/red panorama.png";
+    let body = aws_sdk_s3::primitives::ByteStream::from(png(4));
+    s3.put_object().bucket(BUCKET).key(staged).body(body).send().await.unwrap();
+
+    let mut notified = Vec::new();
+    for _ in 0..10 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        notified.extend(messages.iter().filter_map(|m| m.body().map(str::to_owned)));
+        let response = invoke(&app, common::moto::lambda_sqs_event(&messages, &queue_arn)).await.unwrap();
+        assert_eq!(failed_ids(&response), Vec::<String>::new(), "nothing is retried");
+        for m in &messages {
+            sqs.delete_message().queue_url(&queue).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+        }
+    }
+    let keys_in = |body: &String| -> Vec<String> {
+        let value: Value = serde_json::from_str(body).unwrap();
+        value["Records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["s3"]["object"]["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let keys: Vec<String> = notified.iter().flat_map(keys_in).collect();
+    assert!(notified.iter().any(|b| b.contains("s3:TestEvent")), "the test message came first: {notified:?}");
+    assert_eq!(keys.iter().filter(|k| k.starts_with("incoming")).count(), 1, "{keys:?}");
+    assert_eq!(keys.iter().filter(|k| k.starts_with("images")).count(), 1, "the promotion notified again: {keys:?}");
+    let listed = s3.list_objects_v2().bucket(BUCKET).send().await.unwrap();
+    let stored: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(stored, ["images/2026/11/25/101500/red_panorama.png"], "one promotion, no second");
 }

@@ -75,8 +75,32 @@ impl Moto {
 
     /// The function on this server, with the tests' loopback-only fetcher.
     pub fn app(&self) -> App {
-        let config = config(&[]);
+        self.app_with(&[])
+    }
+
+    /// [`Moto::app`] with settings on top of the defaults.
+    pub fn app_with(&self, vars: &[(&str, &str)]) -> App {
+        let config = config(vars);
         let fetcher = origin::fetcher(&config, origin::TestLookup(vec![]), true);
         App::with_fetcher(&config, &sdk_config(&self.endpoint, SECRET_KEY), Arc::new(fetcher))
     }
+}
+
+/// The Lambda SQS event for `messages` received from the queue `queue_arn`, as the poller
+/// builds it.
+pub fn lambda_sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, Value> = m
+                .attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
+                .unwrap_or_default();
+            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                   "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                   "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": REGION})
+        })
+        .collect();
+    json!({ "Records": records })
 }
