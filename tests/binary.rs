@@ -66,3 +66,88 @@ async fn missing_bucket_name_stops_start_up_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("BUCKET_NAME"), "{stderr}");
 }
+
+/// A PNG of `height` rows of `width` black RGB pixels, written to `path` in pieces: a stored
+/// (uncompressed) zlib stream, so its size is about width x height x 3. Chunk CRCs are left
+/// zero: nothing here checks them, and computing one over a GiB would dominate the test.
+fn write_big_png(path: &std::path::Path, width: u32, height: u32) -> u64 {
+    use std::io::Write;
+    let row = 1 + 3 * width as usize;
+    let raw = row as u64 * u64::from(height);
+    let blocks = raw.div_ceil(65_535);
+    let idat = 2 + blocks * 5 + raw + 4;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    file.write_all(b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR").unwrap();
+    file.write_all(&width.to_be_bytes()).unwrap();
+    file.write_all(&height.to_be_bytes()).unwrap();
+    file.write_all(&[8, 2, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+    file.write_all(&(idat as u32).to_be_bytes()).unwrap();
+    file.write_all(b"IDAT\x78\x01").unwrap();
+    let zeros = vec![0u8; 65_535];
+    let mut left = raw;
+    while left > 0 {
+        let len = left.min(65_535) as u16;
+        left -= u64::from(len);
+        file.write_all(&[u8::from(left == 0)]).unwrap();
+        file.write_all(&len.to_le_bytes()).unwrap();
+        file.write_all(&(!len).to_le_bytes()).unwrap();
+        file.write_all(&zeros[..usize::from(len)]).unwrap();
+    }
+    // Adler-32 of zeros: a stays 1, b adds 1 per byte.
+    let adler = ((raw % 65_521) as u32) << 16 | 1;
+    file.write_all(&adler.to_be_bytes()).unwrap();
+    file.write_all(&[0; 4]).unwrap();
+    file.write_all(b"\0\0\0\0IEND\xae\x42\x60\x82").unwrap();
+    file.flush().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// The function's peak resident memory, from the kernel's own count.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib / 1024.0
+}
+
+#[tokio::test]
+async fn a_one_gib_staged_upload_is_promoted_with_flat_memory() {
+    let server = S3Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("panorama.png");
+    let size = write_big_png(&path, 16_384, 21_846);
+    assert!(size >= 1 << 30, "{size}");
+    let staged = "incoming/2026/11/25/101500/panorama.png";
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(&path).await.unwrap();
+    server.client().put_object().bucket(BUCKET).key(staged).body(body).send().await.unwrap();
+    drop(dir);
+
+    let mut api = RuntimeApi::start().await;
+    let mut child = function(&api.address, &server.endpoint)
+        .env("BUCKET_NAME", BUCKET)
+        .env("MAX_OBJECT_BYTES", (2u64 << 30).to_string())
+        .spawn()
+        .unwrap();
+    let mut notice = fixture("s3-object-created.json");
+    notice["Records"][0]["s3"]["bucket"]["name"] = serde_json::json!(BUCKET);
+    notice["Records"][0]["s3"]["object"]["key"] = serde_json::json!(staged);
+    api.push("req-1", notice);
+    let answer = api.answer().await;
+    let peak = peak_rss_mib(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let Answer::Response(response) = answer else { panic!("expected a response, got {answer:?}") };
+    assert_eq!(response["stored"][0]["key"], "images/2026/11/25/101500/panorama.png", "{response}");
+    assert_eq!(response["stored"][0]["size"], size);
+    assert_eq!(server.keys(), ["images/2026/11/25/101500/panorama.png"]);
+    assert!(peak <= 64.0, "peak RSS {peak:.1} MiB for a {size}-byte object");
+    eprintln!("peak RSS {peak:.1} MiB for a {size}-byte staged object");
+}
