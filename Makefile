@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps template-lint demo watch invoke deploy bench bench-smoke bench-url clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps template-lint demo watch invoke deploy bench bench-smoke bench-url bench-upload clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -71,10 +71,16 @@ bench-smoke:
 	$(DEFAULT_BUILD)
 	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_WARM=3 $(TARGET_DIR)/debug/lambda-bench
 	BENCH_PROFILE=debug BENCH_URL_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/url-stream
+	BENCH_PROFILE=debug BENCH_UPLOAD_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/upload-verify
 
 bench-url:
 	cargo build --release -p image-ingest -p bench
 	$(TARGET_DIR)/release/url-stream
+
+# A 1 GiB staged object verified and promoted, against a bare GetObject that only reads it.
+bench-upload:
+	cargo build --release -p image-ingest -p bench
+	$(TARGET_DIR)/release/upload-verify
 
 # Coverage-guided fuzzing (cargo-fuzz): every target for FUZZ_SECONDS (default 60) each.
 fuzz:

@@ -1,0 +1,145 @@
+//! A verified upload of a large staged object through the function (the release binary,
+//! driven through the Runtime API with the notification S3 sends), side by side with the floor
+//! of "verify by reading": a bare GetObject that reads the same bytes and does nothing else.
+//! Alternating rounds; reports the time ratio and the function's peak RSS.
+//! `BENCH_UPLOAD_BYTES` (default 1 GiB) and `BENCH_ROUNDS` (default 3) tune it.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use bench::processes::binaries;
+use bench::runtime_api::{Answer, RuntimeApi};
+use bench::s3::S3Server;
+use bench::{median, mib, peak_rss, verdict};
+
+const BUCKET: &str = "bench";
+const STAGED: &str = "incoming/2026/11/25/101500/panorama.png";
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let wanted = env_number("BENCH_UPLOAD_BYTES", 1 << 30);
+    let rounds = env_number("BENCH_ROUNDS", 3) as usize;
+    let s3 = S3Server::start(&[BUCKET]).await;
+    let source = tempfile::NamedTempFile::new().unwrap();
+    let size = write_png(source.path(), wanted);
+    let mut api = RuntimeApi::start().await;
+    let profile = std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "release".into());
+    let mut function = Command::new(binaries(&profile).join("image-ingest"))
+        .env_clear()
+        .envs(s3.env())
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .env("BUCKET_NAME", BUCKET)
+        .env("KEY_PREFIX", "images/")
+        .env("MAX_OBJECT_BYTES", (size * 2).min(5 << 30).to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the image-ingest binary is built (make bench-upload builds it)");
+    let client = s3.client();
+    let (mut ours, mut bare) = (Vec::new(), Vec::new());
+    println!("upload-verify: {} staged in s3s-fs on {}, {rounds} rounds", mib(size), s3.root.path().display());
+    for round in 0..rounds {
+        stage(&client, source.path()).await;
+        let notice = serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "eventTime": "2026-11-25T10:15:02.117Z",
+            "s3": {"bucket": {"name": BUCKET}, "object": {"key": STAGED, "size": size}}}]});
+        api.push(notice.to_string());
+        let started = Instant::now();
+        match api.answer().await {
+            Answer::Response(body) => {
+                let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(answer["stored"][0]["size"], size, "image-ingest promoted every byte: {answer}");
+            }
+            other => panic!("image-ingest failed: {other:?}"),
+        }
+        ours.push(started.elapsed());
+        s3.empty(BUCKET);
+
+        stage(&client, source.path()).await;
+        let started = Instant::now();
+        let object = client.get_object().bucket(BUCKET).key(STAGED).send().await.unwrap();
+        let mut body = object.body;
+        let mut read = 0u64;
+        while let Some(chunk) = body.try_next().await.unwrap() {
+            read += chunk.len() as u64;
+        }
+        assert_eq!(read, size);
+        bare.push(started.elapsed());
+        s3.empty(BUCKET);
+        println!(
+            "  round {}: image-ingest {:.2} s, bare GetObject {:.2} s",
+            round + 1,
+            ours[round].as_secs_f64(),
+            bare[round].as_secs_f64()
+        );
+    }
+    let rss = peak_rss(function.id()).unwrap_or(0);
+    let _ = function.kill();
+    let _ = function.wait();
+
+    let (ours_median, bare_median) = (median(&ours), median(&bare));
+    let ratio = ours_median.as_secs_f64() / bare_median.as_secs_f64();
+    let throughput = |d: Duration| size as f64 / d.as_secs_f64() / (1024.0 * 1024.0);
+    println!();
+    println!("| verified upload of {} | median time | throughput |", mib(size));
+    println!("|---|---|---|");
+    println!(
+        "| bare GetObject, read only | {:.2} s | {:.0} MiB/s |",
+        bare_median.as_secs_f64(),
+        throughput(bare_median)
+    );
+    println!(
+        "| image-ingest: read, sniff, hash, conditional copy, delete | {:.2} s | {:.0} MiB/s |",
+        ours_median.as_secs_f64(),
+        throughput(ours_median)
+    );
+    println!();
+    println!("time ratio image-ingest / bare read: {ratio:.2} (target <= 1.25: {})", verdict(ratio <= 1.25));
+    println!("image-ingest peak RSS: {} (target <= 64 MiB: {})", mib(rss), verdict(rss <= 64 << 20));
+}
+
+async fn stage(client: &aws_sdk_s3::Client, path: &std::path::Path) {
+    let body = ByteStream::from_path(path).await.unwrap();
+    client.put_object().bucket(BUCKET).key(STAGED).body(body).send().await.unwrap();
+}
+
+/// A PNG of about `size` bytes (its true size is returned): black RGB rows in a stored (uncompressed) zlib stream, so the
+/// function sees a real image's structure; chunk CRCs are left zero (nothing checks them).
+fn write_png(path: &std::path::Path, size: u64) -> u64 {
+    let width: u32 = 4096;
+    let row = 1 + 3 * u64::from(width);
+    let height = (size / row).max(1) as u32;
+    let raw = row * u64::from(height);
+    let blocks = raw.div_ceil(65_535);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    file.write_all(b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR").unwrap();
+    file.write_all(&width.to_be_bytes()).unwrap();
+    file.write_all(&height.to_be_bytes()).unwrap();
+    file.write_all(&[8, 2, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+    file.write_all(&((2 + blocks * 5 + raw + 4) as u32).to_be_bytes()).unwrap();
+    file.write_all(b"IDAT\x78\x01").unwrap();
+    let zeros = vec![0u8; 65_535];
+    let mut left = raw;
+    while left > 0 {
+        let len = left.min(65_535) as u16;
+        left -= u64::from(len);
+        file.write_all(&[u8::from(left == 0)]).unwrap();
+        file.write_all(&len.to_le_bytes()).unwrap();
+        file.write_all(&(!len).to_le_bytes()).unwrap();
+        file.write_all(&zeros[..usize::from(len)]).unwrap();
+    }
+    file.write_all(&((((raw % 65_521) as u32) << 16) | 1).to_be_bytes()).unwrap();
+    file.write_all(&[0; 4]).unwrap();
+    file.write_all(b"\0\0\0\0IEND\xae\x42\x60\x82").unwrap();
+    file.flush().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
