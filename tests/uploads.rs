@@ -114,6 +114,17 @@ async fn refusals_delete_the_staging_object_and_store_nothing() {
 }
 
 #[tokio::test]
+async fn the_refused_sample_removes_an_html_page_staged_as_jpeg() {
+    let server = S3Server::start().await;
+    stage(&server, "incoming/2026/11/25/101500/page.jpg", b"<html><body>not a picture</body></html>").await;
+    let mut event = fixture("s3-object-created-html-as-jpeg.json");
+    event["Records"][0]["s3"]["bucket"]["name"] = json!(BUCKET);
+    let answer = invoke(&app(&server), event).await.unwrap();
+    assert_eq!(answer["refused"][0]["error"]["code"], "unsupported_media_type", "{answer}");
+    assert_eq!(server.keys(), Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn collisions_follow_the_rules_of_every_item() {
     let server = S3Server::start().await;
     let app = app(&server);
