@@ -145,10 +145,14 @@ mod tests {
 
     #[test]
     fn keys_are_decoded_exactly() {
-        assert_eq!(decode_form("incoming/red+flower.jpg").unwrap(), "incoming/red flower.jpg");
-        assert_eq!(decode_form("incoming/c%2B%2B.png").unwrap(), "incoming/c++.png");
-        assert_eq!(decode_form("incoming%2Fcaf%C3%A9.png").unwrap(), "incoming/café.png");
-        assert_eq!(decode_form("incoming/%E6%97%A5%E6%9C%AC.png").unwrap(), "incoming/日本.png");
+        for (encoded, key) in [
+            ("incoming/red+flower.jpg", "incoming/red flower.jpg"),
+            ("incoming/c%2B%2B.png", "incoming/c++.png"),
+            ("incoming%2Fcaf%C3%A9.png", "incoming/café.png"),
+            ("incoming/%E6%97%A5%E6%9C%AC.png", "incoming/日本.png"),
+        ] {
+            assert_eq!(decode_form(encoded).unwrap(), key, "{encoded}");
+        }
         assert_eq!(decode_form("%FF").unwrap_err().code(), "invalid_request");
     }
 
