@@ -58,8 +58,5 @@ pub fn mib(bytes: u64) -> String {
 /// put it: the harness itself runs from `<target dir>/<profile>/`, so its own path says where.
 pub fn target_dir() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("the harness knows its own path");
-    exe.parent()
-        .and_then(std::path::Path::parent)
-        .expect("the harness runs from <target dir>/<profile>/")
-        .to_path_buf()
+    exe.parent().and_then(std::path::Path::parent).expect("the harness runs from <target dir>/<profile>/").to_path_buf()
 }
