@@ -13,6 +13,7 @@ pub mod error;
 pub mod event;
 pub mod fetch;
 pub mod handlers;
+pub mod image;
 pub mod ingest;
 pub mod key;
 pub mod memory;
