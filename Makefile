@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps template-lint demo watch invoke deploy bench bench-smoke bench-url bench-upload clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps template-lint demo watch invoke deploy bench bench-smoke bench-url bench-upload bench-facts clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -81,6 +81,11 @@ bench-url:
 bench-upload:
 	cargo build --release -p image-ingest -p bench
 	$(TARGET_DIR)/release/upload-verify
+
+# Criterion micro-benchmark of the image facts: header reads under 50 µs, the completeness walk's
+# throughput (benches/facts.rs).
+bench-facts:
+	cargo bench -p image-ingest --bench facts
 
 # Coverage-guided fuzzing (cargo-fuzz): every target for FUZZ_SECONDS (default 60) each.
 fuzz:

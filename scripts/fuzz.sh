@@ -9,11 +9,15 @@ sanitizer=${FUZZ_SANITIZER:-address}
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 # cargo-fuzz needs nightly flags; the stable toolchain accepts them with RUSTC_BOOTSTRAP=1.
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then toolchain=(+nightly); else toolchain=(); export RUSTC_BOOTSTRAP=1; fi
-mkdir -p fuzz/corpus/event fuzz/corpus/multipart fuzz/corpus/file_name
+mkdir -p fuzz/corpus/event fuzz/corpus/multipart fuzz/corpus/file_name fuzz/corpus/image_facts
 cp -n events/*.json fuzz/corpus/event/ 2>/dev/null || true
 printf -- '--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a.png"\r\n\r\n\x89PNG\r\n--XyZ--\r\n' >fuzz/corpus/multipart/seed
 printf '../../etc/passwd' >fuzz/corpus/file_name/seed
-for target in event multipart file_name; do
+# Image seeds: a type-selector byte (0 = PNG, 3 = WebP, 5 = HEIF, 9 = JPEG XL) before a real file.
+for seed in 3:lossy.webp 3:extended.webp 4:image.avif 5:image.heic 9:image.jxl 9:image-container.jxl; do
+  { printf "\\$(printf '%03o' "${seed%%:*}")"; cat "tests/fixtures/images/${seed#*:}"; } >"fuzz/corpus/image_facts/${seed#*:}"
+done
+for target in event multipart file_name image_facts; do
   echo "==> fuzz $target for ${seconds}s"
   cargo "${toolchain[@]}" fuzz run --sanitizer "$sanitizer" "$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048
