@@ -40,7 +40,8 @@ async fn main() {
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .envs(std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_")))
+        // MALLOC_* tunes glibc; AWS_LAMBDA_MAX_CONCURRENCY > 1 gives the function its multi-thread runtime.
+        .envs(std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_") || k == "AWS_LAMBDA_MAX_CONCURRENCY"))
         .env("BUCKET_NAME", BUCKET)
         .env("FETCH_ALLOW_PRIVATE", "loopback") // the origin is on loopback; nothing private opens
         .env("FETCH_TIMEOUT_MS", "900000")
