@@ -60,7 +60,7 @@ async fn moto_missing_bucket_and_bucket_deleted_mid_run() {
 /// The failed messages come back and, after maxReceiveCount receives, reach the DLQ.
 #[tokio::test]
 async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
-    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+    use aws_sdk_sqs::types::QueueAttributeName;
 
     let moto = Moto::start().await;
     moto.create_bucket().await;
@@ -104,15 +104,7 @@ async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
 
     let mut rounds = 0;
     loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        let messages = received.messages.unwrap_or_default();
+        let messages = common::moto::receive(&sqs, &queue).await;
         if messages.is_empty() {
             break;
         }
@@ -153,7 +145,7 @@ async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
 #[tokio::test]
 async fn moto_notifications_promote_a_staged_upload_once_and_never_loop() {
     use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+    use aws_sdk_sqs::types::QueueAttributeName;
 
     let moto = Moto::start().await;
     moto.create_bucket().await;
@@ -180,15 +172,7 @@ async fn moto_notifications_promote_a_staged_upload_once_and_never_loop() {
 
     let mut notified = Vec::new();
     for _ in 0..10 {
-        let received = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        let messages = received.messages.unwrap_or_default();
+        let messages = common::moto::receive(&sqs, &queue).await;
         if messages.is_empty() {
             break;
         }

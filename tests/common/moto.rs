@@ -104,3 +104,17 @@ pub fn lambda_sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &st
         .collect();
     json!({ "Records": records })
 }
+
+/// One receive of up to ten messages from `queue`, with their system attributes, as Lambda's
+/// poller asks for them.
+pub async fn receive(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    received.messages.unwrap_or_default()
+}
