@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -25,10 +26,17 @@ pub struct RuntimeApi {
     events: Arc<Mutex<VecDeque<(String, Value)>>>,
     ready: Arc<Notify>,
     answers: mpsc::UnboundedReceiver<Answer>,
+    timeout: Duration,
 }
 
 impl RuntimeApi {
+    /// A runtime API whose invocations may run 30 s, as `template.yaml` sets.
     pub async fn start() -> Self {
+        Self::with_timeout(Duration::from_secs(30)).await
+    }
+
+    /// A runtime API whose invocations may run `timeout` (Lambda allows up to 15 minutes).
+    pub async fn with_timeout(timeout: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let events = Arc::new(Mutex::new(VecDeque::new()));
@@ -40,13 +48,14 @@ impl RuntimeApi {
                 let Ok((socket, _)) = listener.accept().await else { continue };
                 socket.set_nodelay(true).unwrap();
                 let (ev, rd, tx) = (ev.clone(), rd.clone(), tx.clone());
-                let service = hyper::service::service_fn(move |req| serve(req, ev.clone(), rd.clone(), tx.clone()));
+                let service =
+                    hyper::service::service_fn(move |req| serve(req, ev.clone(), rd.clone(), tx.clone(), timeout));
                 tokio::spawn(
                     hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service),
                 );
             }
         });
-        Self { address, events, ready, answers }
+        Self { address, events, ready, answers, timeout }
     }
 
     pub fn push(&self, request_id: &str, event: Value) {
@@ -55,9 +64,9 @@ impl RuntimeApi {
     }
 
     pub async fn answer(&mut self) -> Answer {
-        tokio::time::timeout(std::time::Duration::from_secs(60), self.answers.recv())
+        tokio::time::timeout(self.timeout * 2, self.answers.recv())
             .await
-            .expect("the function answered within 60 s")
+            .expect("the function answered within twice its timeout")
             .expect("runtime API running")
     }
 }
@@ -67,12 +76,13 @@ async fn serve(
     events: Arc<Mutex<VecDeque<(String, Value)>>>,
     ready: Arc<Notify>,
     answers: mpsc::UnboundedSender<Answer>,
+    timeout: Duration,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     if path.ends_with("/invocation/next") {
         loop {
             if let Some((id, event)) = events.lock().unwrap().pop_front() {
-                let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+                let deadline = chrono::Utc::now().timestamp_millis() + timeout.as_millis() as i64;
                 return Ok(Response::builder()
                     .header("Lambda-Runtime-Aws-Request-Id", id)
                     .header("Lambda-Runtime-Deadline-Ms", deadline.to_string())
