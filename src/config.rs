@@ -57,6 +57,10 @@ pub struct Config {
     pub presign_ttl: Duration,
     /// `UPLOAD_PREFIX`: where presigned uploads and dropped files wait to be verified.
     pub upload_prefix: String,
+    /// `MAX_PIXELS`: most pixels an image header may declare.
+    pub max_pixels: u64,
+    /// `STRIP_LOCATION`: remove GPS location from EXIF before storing.
+    pub strip_location: bool,
 }
 
 impl Config {
@@ -105,6 +109,10 @@ impl Config {
                 "must be from 1 to 604800 (7 days)",
             ));
         }
+        let max_pixels: u64 = number(&get, "MAX_PIXELS", 100_000_000)?;
+        if max_pixels == 0 {
+            return Err(invalid("MAX_PIXELS", "0", "must be at least 1"));
+        }
         Ok(Self {
             bucket,
             key_prefix,
@@ -127,6 +135,8 @@ impl Config {
             batch_concurrency,
             presign_ttl: Duration::from_secs(presign_ttl_secs),
             upload_prefix,
+            max_pixels,
+            strip_location: flag(&get, "STRIP_LOCATION")?,
         })
     }
 }
@@ -220,6 +230,8 @@ mod tests {
         assert_eq!(c.batch_concurrency, 10);
         assert_eq!(c.presign_ttl, Duration::from_secs(300));
         assert_eq!(c.upload_prefix, "incoming/");
+        assert_eq!(c.max_pixels, 100_000_000);
+        assert!(!c.strip_location);
     }
 
     #[test]
@@ -230,8 +242,12 @@ mod tests {
             ("SCHEDULE_URLS", "http://a/1.jpg, http://b/2.jpg\nhttp://c/3.jpg"),
             ("S3_FORCE_PATH_STYLE", "TRUE"),
             ("MAX_OBJECT_BYTES", "1024"),
+            ("MAX_PIXELS", "4096"),
+            ("STRIP_LOCATION", "true"),
         ])
         .unwrap();
+        assert_eq!(c.max_pixels, 4096);
+        assert!(c.strip_location);
         assert_eq!(c.key_prefix, "images/");
         let urls: Vec<&str> = c.schedule_urls.iter().map(Url::as_str).collect();
         assert_eq!(urls, ["http://a/1.jpg", "http://b/2.jpg", "http://c/3.jpg"]);
@@ -257,6 +273,8 @@ mod tests {
         assert!(config(&[("BUCKET_NAME", "pics"), ("MAX_OBJECT_BYTES", "6000000000")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("PRESIGN_TTL_SECS", "604801")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("FETCH_TIMEOUT_MS", "0")]).is_err());
+        assert!(config(&[("BUCKET_NAME", "pics"), ("MAX_PIXELS", "0")]).is_err());
+        assert!(config(&[("BUCKET_NAME", "pics"), ("STRIP_LOCATION", "perhaps")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("ALLOWED_CONTENT_TYPES", "png")]).is_err());
     }
 

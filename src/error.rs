@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::image::ImageError;
+
 /// The error behind a failure: kept for the logs, never shown to a client.
 pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -63,6 +65,18 @@ pub enum IngestError {
     /// The URL's scheme, host or address is refused.
     #[error("{0}")]
     UrlNotAllowed(String),
+    /// The image header declares more pixels than `MAX_PIXELS` (a decompression bomb).
+    #[error("{0}")]
+    TooManyPixels(String),
+    /// A raster image whose header cannot be read, or which ends before its format's end.
+    #[error("{message}")]
+    InvalidImage {
+        /// What was wrong, for the client.
+        message: String,
+        /// The header parser's error, if there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The upstream fetch failed.
     #[error("{message}")]
     FetchFailed {
@@ -137,6 +151,8 @@ impl IngestError {
             Self::TooLarge { .. } => "too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::UrlNotAllowed(_) => "url_not_allowed",
+            Self::TooManyPixels(_) => "too_many_pixels",
+            Self::InvalidImage { .. } => "invalid_image",
             Self::FetchFailed { .. } => "fetch_failed",
             Self::BucketNotFound(_) => "bucket_not_found",
             Self::BucketAccessDenied(_) => "bucket_access_denied",
@@ -153,7 +169,7 @@ impl IngestError {
             Self::MethodNotAllowed { .. } => 405,
             Self::TooLarge { .. } => 413,
             Self::UnsupportedMediaType(_) => 415,
-            Self::UrlNotAllowed(_) => 422,
+            Self::UrlNotAllowed(_) | Self::TooManyPixels(_) | Self::InvalidImage { .. } => 422,
             Self::FetchFailed { .. } => 502,
             Self::BucketNotFound(_) | Self::BucketAccessDenied(_) | Self::Storage { .. } | Self::NotAttempted(_) => 503,
         }
@@ -180,6 +196,21 @@ impl IngestError {
     /// The message and every cause under it, for the logs.
     pub fn report(&self) -> Report<'_> {
         Report(self)
+    }
+}
+
+impl From<ImageError> for IngestError {
+    fn from(err: ImageError) -> Self {
+        let message = err.to_string();
+        match err {
+            ImageError::TooManyPixels { .. } => Self::TooManyPixels(message),
+            ImageError::Unreadable { source, .. } => {
+                Self::InvalidImage { message, source: source.map(|e| Arc::new(e) as Cause) }
+            }
+            ImageError::Truncated { .. } | ImageError::Malformed { .. } | ImageError::LocationUnremovable { .. } => {
+                Self::InvalidImage { message, source: None }
+            }
+        }
     }
 }
 
@@ -219,6 +250,8 @@ mod tests {
             (IngestError::TooLarge { size: 2, limit: 1 }, "too_large", 413, false),
             (IngestError::UnsupportedMediaType("text/plain".into()), "unsupported_media_type", 415, false),
             (IngestError::UrlNotAllowed("x".into()), "url_not_allowed", 422, false),
+            (IngestError::TooManyPixels("x".into()), "too_many_pixels", 422, false),
+            (IngestError::InvalidImage { message: "x".into(), source: None }, "invalid_image", 422, false),
             (IngestError::fetch_failed("x"), "fetch_failed", 502, true),
             (IngestError::BucketNotFound("b".into()), "bucket_not_found", 503, true),
             (IngestError::BucketAccessDenied("b".into()), "bucket_access_denied", 503, true),

@@ -13,10 +13,11 @@ use crate::error::{IngestError, Result};
 /// Most items one request may carry; more is refused whole, so one call stays bounded.
 pub const MAX_ITEMS: usize = 100;
 /// Most bytes of user metadata (keys plus values) per item: S3's 2 KiB for user metadata,
-/// less the `sha256` entry (6 + 64 bytes) the function adds to every object.
-pub const MAX_METADATA_BYTES: usize = 2048 - 6 - 64;
+/// less the entries the function adds: `sha256` (6 + 64 bytes), `width` and `height` (up to
+/// 5 + 10 and 6 + 10) and `location-stripped` (17 + 4).
+pub const MAX_METADATA_BYTES: usize = 2048 - 70 - 31 - 21;
 /// Metadata keys the function writes itself.
-const RESERVED_METADATA: &[&str] = &["sha256"];
+const RESERVED_METADATA: &[&str] = &["sha256", "width", "height", "location-stripped"];
 
 /// Where an item's bytes come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,12 +229,14 @@ mod tests {
     fn posted_at_and_metadata_are_checked() {
         assert_eq!(one(json!({"data": "aGk=", "posted_at": "yesterday"})).unwrap_err().code(), "invalid_request");
         let big = json!({"data": "aGk=", "metadata": {"k": "v".repeat(MAX_METADATA_BYTES)}});
-        assert!(one(big).unwrap_err().to_string().contains("at most 1978"));
+        assert!(one(big).unwrap_err().to_string().contains("at most 1926"));
         let fits = json!({"data": "aGk=", "metadata": {"k": "v".repeat(MAX_METADATA_BYTES - 1)}});
         assert!(one(fits).is_ok());
         assert!(one(json!({"data": "aGk=", "metadata": {"Source": "a", "source": "b"}})).is_err());
         assert_eq!(one(json!(["http://x/", null, "a.png"])).unwrap_err().code(), "invalid_request");
-        assert!(one(json!({"data": "aGk=", "metadata": {"sha256": "x"}})).is_err());
+        for reserved in ["sha256", "Width", "height", "location-stripped"] {
+            assert!(one(json!({"data": "aGk=", "metadata": {reserved: "x"}})).is_err(), "{reserved}");
+        }
         assert!(one(json!({"data": "aGk=", "metadata": {"bad key": "x"}})).is_err());
         assert!(one(json!({"data": "aGk=", "metadata": {"k": "naïve"}})).is_err());
     }

@@ -43,7 +43,7 @@ async fn raw_png_is_stored_under_its_date_path() {
     assert_eq!(
         body["stored"][0],
         json!({"key": key, "bucket": BUCKET, "size": png.len(), "content_type": "image/png",
-               "sha256": hex::encode(Sha256::digest(&png)), "status": "created"})
+               "sha256": hex::encode(Sha256::digest(&png)), "status": "created", "width": 4, "height": 4})
     );
     assert_stored(&server, key, &png, "image/png").await;
     assert_eq!(server.keys(), [key]);
@@ -178,7 +178,8 @@ async fn same_bytes_are_idempotent_and_different_bytes_move_aside() {
     assert_eq!(
         moved_again["stored"][0],
         json!({"key": moved, "bucket": BUCKET, "size": second.len(),
-        "content_type": "image/png", "sha256": hex::encode(Sha256::digest(&second)), "status": "existing"})
+        "content_type": "image/png", "sha256": hex::encode(Sha256::digest(&second)), "status": "existing",
+        "width": 1, "height": 1})
     );
     assert_eq!(server.keys().len(), 2);
 }

@@ -3,6 +3,9 @@
 mod common;
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
 
 use common::runtime_api::{Answer, RuntimeApi};
 use common::*;
@@ -129,15 +132,18 @@ async fn a_one_gib_staged_upload_is_promoted_with_flat_memory() {
     server.client().put_object().bucket(BUCKET).key(staged).body(body).send().await.unwrap();
     drop(dir);
 
-    let mut api = RuntimeApi::start().await;
+    // Hashing a GiB in a debug build on a busy 2-core runner can take longer than 30 s.
+    let mut api = RuntimeApi::with_timeout(Duration::from_secs(300)).await;
     let mut child = function(&api.address, &server.endpoint)
         .env("BUCKET_NAME", BUCKET)
         .env("MAX_OBJECT_BYTES", (2u64 << 30).to_string())
+        // 358 million pixels: a GiB of raw RGB is over the default cap, which is not under test.
+        .env("MAX_PIXELS", "400000000")
         .spawn()
         .unwrap();
     let mut notice = fixture("s3-object-created.json");
-    notice["Records"][0]["s3"]["bucket"]["name"] = serde_json::json!(BUCKET);
-    notice["Records"][0]["s3"]["object"]["key"] = serde_json::json!(staged);
+    notice["Records"][0]["s3"]["bucket"]["name"] = json!(BUCKET);
+    notice["Records"][0]["s3"]["object"]["key"] = json!(staged);
     api.push("req-1", notice);
     let answer = api.answer().await;
     let peak = peak_rss_mib(child.id());
@@ -147,6 +153,7 @@ async fn a_one_gib_staged_upload_is_promoted_with_flat_memory() {
     let Answer::Response(response) = answer else { panic!("expected a response, got {answer:?}") };
     assert_eq!(response["stored"][0]["key"], "images/2026/11/25/101500/panorama.png", "{response}");
     assert_eq!(response["stored"][0]["size"], size);
+    assert_eq!((&response["stored"][0]["width"], &response["stored"][0]["height"]), (&json!(16_384), &json!(21_846)));
     assert_eq!(server.keys(), ["images/2026/11/25/101500/panorama.png"]);
     assert!(peak <= 64.0, "peak RSS {peak:.1} MiB for a {size}-byte object");
     eprintln!("peak RSS {peak:.1} MiB for a {size}-byte staged object");

@@ -54,14 +54,16 @@ async fn a_staged_image_is_verified_promoted_by_copy_and_unstaged() {
     assert_eq!(
         answer["stored"][0],
         json!({"key": FINAL, "bucket": BUCKET, "size": bytes.len(), "content_type": "image/png",
-               "sha256": sha256(&bytes), "status": "created"}),
+               "sha256": sha256(&bytes), "status": "created", "width": 1, "height": 1}),
         "{answer}"
     );
     assert_eq!(server.keys(), [FINAL], "the staging object is gone");
     let client = server.client();
     let head = client.head_object().bucket(BUCKET).key(FINAL).send().await.unwrap();
     assert_eq!(head.content_type(), Some("image/png"));
-    assert_eq!(head.metadata().unwrap()["sha256"], sha256(&bytes));
+    let metadata = head.metadata().unwrap();
+    assert_eq!(metadata["sha256"], sha256(&bytes));
+    assert_eq!((metadata["width"].as_str(), metadata["height"].as_str()), ("1", "1"));
     // S3 computes the copy's checksum when asked; s3s-fs does not, so the ask itself is checked.
     let copies = server.copies.lock().unwrap().clone();
     assert_eq!(copies.len(), 1, "one server-side copy, no upload of the bytes");

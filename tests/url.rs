@@ -17,18 +17,9 @@ fn tabby() -> Bytes {
     Bytes::from(png(3))
 }
 
-/// Deterministic bytes that sniff as PNG.
+/// A real PNG of `len` bytes.
 fn big_png(len: usize) -> Bytes {
-    let mut bytes = png(5);
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    while bytes.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len);
-    Bytes::from(bytes)
+    Bytes::from(png_padded(5, len))
 }
 
 fn url_item(url: &str) -> Value {

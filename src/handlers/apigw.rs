@@ -388,6 +388,8 @@ mod tests {
             content_type: "image/png".into(),
             sha256: "00".into(),
             status: crate::ingest::Status::Created,
+            width: Some(3),
+            height: None,
         };
         assert_eq!(ingest_response(vec![Ok(ok.clone())]).status, 201);
         let partial = ingest_response(vec![Ok(ok), Err(IngestError::EmptyObject)]);

@@ -3,9 +3,11 @@
 //! Every item goes the same way: bytes (in hand, or fetched) → sniffed and checked → named →
 //! written by the store, which answers whether the key was free.
 
+mod inspect;
 mod staged;
 mod url;
 
+pub use inspect::{ImageRules, Inspected};
 pub use staged::Promotion;
 
 use std::collections::BTreeMap;
@@ -112,6 +114,12 @@ pub struct StoredObject {
     pub sha256: String,
     /// Created now or already there.
     pub status: Status,
+    /// Pixel width from the image's header; absent for types without one (SVG).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Pixel height from the image's header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
 }
 
 /// Limits and naming rules the core applies to every item.
@@ -127,6 +135,8 @@ pub struct Rules {
     pub concurrency: usize,
     /// Where verified uploads wait.
     pub upload_prefix: String,
+    /// The pixel cap and location removal.
+    pub image: ImageRules,
 }
 
 impl From<&Config> for Rules {
@@ -137,6 +147,7 @@ impl From<&Config> for Rules {
             allowed: c.allowed_content_types.clone(),
             concurrency: c.batch_concurrency,
             upload_prefix: c.upload_prefix.clone(),
+            image: ImageRules { max_pixels: c.max_pixels, strip_location: c.strip_location },
         }
     }
 }
@@ -158,6 +169,8 @@ struct Target {
     declared_type: Option<String>,
     at: DateTime<Utc>,
     metadata: BTreeMap<String, String>,
+    /// What the image checks found, once they ran.
+    image: Inspected,
 }
 
 /// Where an item's bytes can be had again, for a second write under another name.
@@ -166,8 +179,11 @@ enum Origin {
     Held(Blob),
     /// Fetched again from the URL, and refused unless they are the same bytes.
     Url(::url::Url),
-    /// Still in the staging area, verified.
+    /// Still in the staging area, verified: copied as they are.
     Staged(crate::body::Staged),
+    /// Read again from the staging area and stripped of location as the first time, refused
+    /// unless they are the same bytes.
+    Restaged(String),
 }
 
 impl Ingestor {
@@ -255,8 +271,13 @@ impl Ingestor {
                 at.to_rfc3339()
             )));
         }
-        let target =
-            Target { wanted_name: item.file_name, declared_type: item.declared_type, at, metadata: item.metadata };
+        let target = Target {
+            wanted_name: item.file_name,
+            declared_type: item.declared_type,
+            at,
+            metadata: item.metadata,
+            image: Inspected::default(),
+        };
         let limit = self.rules.max_object_bytes;
         match item.payload {
             Payload::Base64(text) => self.store_held(decode_base64(&text, limit)?, target).await,
@@ -269,6 +290,8 @@ impl Ingestor {
     async fn store_held(&self, bytes: Bytes, target: Target) -> Result<StoredObject> {
         check_size(bytes.len() as u64, self.rules.max_object_bytes)?;
         let sniffed = self.sniff_allowed(&bytes, target.declared_type.as_deref())?;
+        let (bytes, image) = self.rules.image.whole(sniffed.mime, bytes)?;
+        let target = Target { image, ..target };
         let blob = Blob::new(bytes);
         let name = key::file_name(target.wanted_name.as_deref(), &sniffed, blob.sha256_hex());
         self.write(&target, &sniffed, &name, Body::Whole(blob.clone()), Origin::Held(blob)).await
@@ -303,18 +326,19 @@ impl Ingestor {
         let place = self.place(target, sniffed, name);
         let written = self.put(&place, body).await?;
         if written.outcome != WriteOutcome::Occupied {
-            return Ok(self.stored(place, written));
+            return Ok(self.stored(target, place, written));
         }
         let moved = self.place(target, sniffed, &key::collision_name(name, &written.sha256_hex));
         let again = match origin {
             Origin::Held(blob) => Body::Whole(blob),
-            Origin::Url(url) => self.fetch_again(&url, written.sha256_hex).await?,
+            Origin::Url(url) => self.fetch_again(&url, sniffed.mime, written.sha256_hex).await?,
             Origin::Staged(staged) => Body::Staged(staged),
+            Origin::Restaged(key) => self.restage(&key, sniffed.mime, written.sha256_hex).await?,
         };
         let written = self.put(&moved, again).await?;
         match written.outcome {
             WriteOutcome::Occupied => Err(both_taken(&moved.key)),
-            _ => Ok(self.stored(moved, written)),
+            _ => Ok(self.stored(target, moved, written)),
         }
     }
 
@@ -326,14 +350,16 @@ impl Ingestor {
     }
 
     fn place(&self, target: &Target, sniffed: &Sniffed, name: &str) -> Placement {
+        let mut metadata = target.metadata.clone();
+        target.image.annotate(&mut metadata);
         Placement {
             key: key::object_key(&self.rules.key_prefix, target.at, name),
             content_type: sniffed.mime.to_owned(),
-            metadata: target.metadata.clone(),
+            metadata,
         }
     }
 
-    fn stored(&self, place: Placement, written: Written) -> StoredObject {
+    fn stored(&self, target: &Target, place: Placement, written: Written) -> StoredObject {
         let status = if written.outcome == WriteOutcome::Created { Status::Created } else { Status::Existing };
         StoredObject {
             key: place.key,
@@ -342,6 +368,8 @@ impl Ingestor {
             content_type: place.content_type,
             sha256: written.sha256_hex,
             status,
+            width: target.image.facts.map(|f| f.width),
+            height: target.image.facts.map(|f| f.height),
         }
     }
 }

@@ -10,13 +10,14 @@ use futures::StreamExt;
 use tracing::info;
 
 use super::{Ingestor, Origin, Source, StoredObject, Target, check_size, log_outcome, not_attempted};
-use crate::body::{Body, Staged, digest, limited, read_head};
+use crate::body::{Body, Staged, digest, limited, read_head, verified};
 use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
+use crate::image::Format;
 use crate::key;
 use crate::metrics::Record;
 use crate::notification::CreatedObject;
-use crate::store::StoredBytes;
+use crate::store::{PART_SIZE, StoredBytes};
 
 /// Bytes read before the type is known: a refused type costs no more than this.
 const HEAD_BYTES: usize = 256 * 1024;
@@ -101,7 +102,13 @@ impl Ingestor {
         check_size(stored.size, limit)?;
         let head = read_head(limited(stored.body, limit), HEAD_BYTES).await?;
         let sniffed = self.sniff_allowed(&head.bytes, None)?;
-        let (sha256_hex, size) = digest(head.into_stream()).await?;
+        // An image's header may sit after large metadata: read as much as a URL item's head.
+        let head = match head.rest {
+            Some(_) if Format::from_mime(sniffed.mime).is_some() => read_head(head.into_stream(), PART_SIZE).await?,
+            _ => head,
+        };
+        let (body, image) = self.rules.image.stream(sniffed.mime, head)?;
+        let (sha256_hex, size) = digest(body).await?;
         let (dated, wanted) = key::staged_parts(&self.rules.upload_prefix, key);
         let at = dated.unwrap_or_else(|| key::key_time(None, event_time, now));
         if !key::plausible_time(at, now) {
@@ -111,8 +118,26 @@ impl Ingestor {
             )));
         }
         let name = key::file_name(Some(wanted), &sniffed, &sha256_hex);
-        let target = Target { wanted_name: Some(name.clone()), declared_type: None, at, metadata: BTreeMap::new() };
+        let target =
+            Target { wanted_name: Some(name.clone()), declared_type: None, at, metadata: BTreeMap::new(), image };
+        if image.location_stripped {
+            // A copy cannot change bytes: the stripped ones are uploaded, streamed like a URL's.
+            let _stream = self.streams.acquire().await.map_err(|_| IngestError::storage("shutting down"))?;
+            let body = self.restage(key, sniffed.mime, sha256_hex).await?;
+            return self.write(&target, &sniffed, &name, body, Origin::Restaged(key.to_owned())).await;
+        }
         let staged = Staged { key: key.to_owned(), sha256_hex, size };
         self.write(&target, &sniffed, &name, Body::Staged(staged.clone()), Origin::Staged(staged)).await
+    }
+
+    /// The staging object's bytes again, checked and stripped as the first time (its type is
+    /// `mime`), and refused unless the result hashes to `sha256_hex`.
+    pub(super) async fn restage(&self, key: &str, mime: &'static str, sha256_hex: String) -> Result<Body> {
+        let Some(stored) = self.store.read(key).await? else {
+            return Err(IngestError::storage(format!("{key} disappeared while it was promoted")));
+        };
+        let body = read_head(limited(stored.body, self.rules.max_object_bytes), PART_SIZE).await?;
+        let (body, _) = self.rules.image.stream(mime, body)?;
+        Ok(Body::Stream(verified(body, sha256_hex)))
     }
 }

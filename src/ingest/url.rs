@@ -27,23 +27,27 @@ impl Ingestor {
             return self.store_held(head.bytes, target).await;
         }
         let sniffed = self.sniff_allowed(&head.bytes, target.declared_type.as_deref())?;
+        // Facts and the pixel cap from the head, before a byte is stored; the end as it passes.
+        let (body, image) = self.rules.image.stream(sniffed.mime, head)?;
+        let target = Target { image, ..target };
         let _stream = self.streams.acquire().await.map_err(|_| IngestError::storage("shutting down"))?;
-        let body = head.into_stream();
         match target.wanted_name.as_deref().and_then(|w| key::usable_name(w, &sniffed)) {
             Some(name) => self.write(&target, &sniffed, &name, Body::Stream(body), Origin::Url(url)).await,
             None => {
                 // The name is the digest, known only at the end: hash once, then write.
                 let (sha256_hex, _) = digest(body).await?;
                 let name = key::file_name(None, &sniffed, &sha256_hex);
-                let body = self.fetch_again(&url, sha256_hex).await?;
+                let body = self.fetch_again(&url, sniffed.mime, sha256_hex).await?;
                 self.write(&target, &sniffed, &name, body, Origin::Url(url)).await
             }
         }
     }
 
-    /// The URL's body again, refused unless it hashes to `sha256_hex`.
-    pub(super) async fn fetch_again(&self, url: &Url, sha256_hex: String) -> Result<Body> {
+    /// The URL's body again, checked and stripped as the first time (its type is `mime`), and
+    /// refused unless the result hashes to `sha256_hex`.
+    pub(super) async fn fetch_again(&self, url: &Url, mime: &'static str, sha256_hex: String) -> Result<Body> {
         let body = limited(self.fetcher.fetch(url).await?.body, self.rules.max_object_bytes);
+        let (body, _) = self.rules.image.stream(mime, read_head(body, PART_SIZE).await?)?;
         Ok(Body::Stream(verified(body, sha256_hex)))
     }
 }

@@ -318,10 +318,15 @@ def metadata_of(total):
 
 case("apigw-v2-metadata-2049-bytes", "Metadata of 2049 bytes (keys plus values): over 2 KiB.",
      v2(body=dumps(png_item("meta2049.png", metadata=metadata_of(2049)))), refused(400, "invalid_request"))
-case("apigw-v2-metadata-1978-bytes",
-     "Metadata of 1978 bytes is accepted: with the 70-byte sha256 entry it fills S3's 2 KiB.",
-     v2(body=dumps(png_item("meta1978.png", metadata=metadata_of(1978)))),
-     {"status": 201, "stored": 1, "keys": [f"{DAY}/meta1978.png"]})
+case("apigw-v2-metadata-1926-bytes",
+     "Metadata of 1926 bytes is accepted: with the entries the function adds (sha256, width, height, "
+     "location-stripped: 122 bytes at most) it fills S3's 2 KiB.",
+     v2(body=dumps(png_item("meta1926.png", metadata=metadata_of(1926)))),
+     {"status": 201, "stored": 1, "keys": [f"{DAY}/meta1926.png"]})
+case("apigw-v2-metadata-1927-bytes",
+     "Metadata of 1927 bytes is refused: with the entries the function adds it could pass S3's 2 KiB.",
+     v2(body=dumps(png_item("meta1927.png", metadata=metadata_of(1927)))),
+     {"status": 400, "code": "invalid_request"})
 case("apigw-v2-metadata-2048-bytes",
      "Metadata of 2048 bytes is refused: with the sha256 entry S3 would refuse it (documented change).",
      v2(body=dumps(png_item("meta2048.png", metadata=metadata_of(2048)))),
@@ -529,12 +534,12 @@ case("sqs-base64-whitespace-and-urlsafe", "Wrapped base64 is stored; URL-safe ba
          sqs_record(ID(401), dumps(png_item("sqs-urlsafe.png", data=URLSAFE_PNG_B64)))),
      {"sqs_failures": [ID(401)], "keys": [f"{DAY}/sqs-wrapped.png"]})
 case("sqs-metadata-and-posted-at",
-     "Metadata over the budget, posted_at far future/far past/not RFC 3339 each fail; 1978 bytes of metadata is fine.",
+     "Metadata over the budget, posted_at far future/far past/not RFC 3339 each fail; 1926 bytes of metadata is fine.",
      sqs(sqs_record(ID(500), dumps(png_item("s1.png", metadata=metadata_of(2049)))),
          sqs_record(ID(501), dumps(png_item("s2.png", posted_at="9999-01-01T00:00:00Z"))),
          sqs_record(ID(502), dumps(png_item("s3.png", posted_at="0001-01-01T00:00:00Z"))),
          sqs_record(ID(503), dumps(png_item("s4.png", posted_at="yesterday"))),
-         sqs_record(ID(504), dumps(png_item("s5.png", metadata=metadata_of(1978))))),
+         sqs_record(ID(504), dumps(png_item("s5.png", metadata=metadata_of(1926))))),
      {"sqs_failures": [ID(500), ID(501), ID(502), ID(503)], "keys": [f"{DAY}/s5.png"]})
 sqs_ssrf = ["http://169.254.169.254/latest/meta-data/", "http://0xa9fea9fe/", "http://[::ffff:10.0.0.1]/",
             "http://[fd00:ec2::254]/", "http://localhost:8080/", "file:///etc/shadow", "http://u:p@93.184.215.14/",
