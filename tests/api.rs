@@ -47,6 +47,10 @@ async fn raw_png_is_stored_under_its_date_path() {
     );
     assert_stored(&server, key, &png, "image/png").await;
     assert_eq!(server.keys(), [key]);
+    let puts = server.puts.lock().unwrap().clone();
+    assert_eq!(puts.len(), 1);
+    assert_eq!(puts[0]["x-amz-content-sha256"], "UNSIGNED-PAYLOAD", "hashed once, checked by S3 via its checksum");
+    assert!(puts[0]["authorization"].to_str().unwrap().contains("x-amz-checksum-sha256"));
 }
 
 #[tokio::test]

@@ -73,6 +73,14 @@ async fn forty_mib_streams_through_multipart_and_reads_back() {
     let read = object.body.collect().await.unwrap().into_bytes();
     assert!(read == body, "the object read back differs");
     assert!(server.open_uploads().is_empty(), "{:?}", server.open_uploads());
+    // Each part is hashed once, by us: its checksum header is signed and checked by S3, so
+    // the payload itself is sent unsigned rather than hashed again by the SDK.
+    let puts = server.puts.lock().unwrap().clone();
+    assert_eq!(puts.len(), 5, "five parts of 8 MiB");
+    for put in puts {
+        assert_eq!(put["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
+        assert!(put["authorization"].to_str().unwrap().contains("x-amz-checksum-sha256"), "the checksum is signed");
+    }
 
     // The same URL again: the same bytes are already there.
     let again = invoke(&server.app(&[]), url_item(&origin.url("/big/photo.png"))).await.unwrap();

@@ -411,13 +411,16 @@ pub fn base64_decoded_len(len: usize) -> u64 {
 /// Decodes standard base64, checking the size before allocating; ASCII whitespace
 /// (as `base64` wraps its output) is skipped, the URL-safe alphabet is refused.
 pub fn decode_base64(text: &str, limit: u64) -> Result<Bytes> {
-    let stripped;
-    let text = if text.bytes().any(|b| b.is_ascii_whitespace()) {
-        stripped = text.split_ascii_whitespace().collect::<String>();
-        stripped.as_str()
-    } else {
-        text
-    };
+    // Most senders do not wrap: whitespace is looked for only when the text as it is fails.
+    match decode_unwrapped(text, limit) {
+        Err(_) if text.bytes().any(|b| b.is_ascii_whitespace()) => {
+            decode_unwrapped(&text.split_ascii_whitespace().collect::<String>(), limit)
+        }
+        decoded => decoded,
+    }
+}
+
+fn decode_unwrapped(text: &str, limit: u64) -> Result<Bytes> {
     let upper = base64_decoded_len(text.len());
     let padding = text.bytes().rev().take_while(|&b| b == b'=').count() as u64;
     check_size(upper.saturating_sub(padding.min(2)), limit)?;
@@ -462,6 +465,9 @@ mod tests {
     #[test]
     fn base64_accepts_wrapped_and_unpadded_standard_text_only() {
         assert_eq!(&decode_base64("aGVs\nbG8=\n", 100).unwrap()[..], b"hello");
+        assert_eq!(&decode_base64("aGVs\r\nbG8=", 5).unwrap()[..], b"hello", "the limit applies to the bytes");
+        assert_eq!(decode_base64("aGVs\nbG8=\n", 4).unwrap_err().code(), "too_large");
+        assert_eq!(decode_base64("aGVs bG8!", 100).unwrap_err().code(), "invalid_base64");
         assert_eq!(&decode_base64("aGVsbG8", 100).unwrap()[..], b"hello");
         assert_eq!(decode_base64("_-_-", 100).unwrap_err().code(), "invalid_base64");
         assert_eq!(decode_base64("not base64!", 100).unwrap_err().code(), "invalid_base64");

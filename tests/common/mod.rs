@@ -33,6 +33,8 @@ pub struct S3Server {
     pub root: tempfile::TempDir,
     /// The headers of every CopyObject request the server received.
     pub copies: Arc<Mutex<Vec<http::HeaderMap>>>,
+    /// The headers of every other PUT (PutObject, UploadPart) the server received.
+    pub puts: Arc<Mutex<Vec<http::HeaderMap>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -55,12 +57,18 @@ impl S3Server {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let (copies, objects) = (Arc::new(Mutex::new(Vec::new())), root.path().to_owned());
         let seen = copies.clone();
+        let puts: Arc<Mutex<Vec<http::HeaderMap>>> = Arc::default();
+        let put_seen = puts.clone();
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
                 let (service, objects, seen) = (service.clone(), objects.clone(), seen.clone());
+                let put_seen = put_seen.clone();
                 let conditional = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    if request.method() == http::Method::PUT && !request.headers().contains_key("x-amz-copy-source") {
+                        put_seen.lock().unwrap().push(request.headers().clone());
+                    }
                     let refusal = refuse_copy_onto_existing(&request, &objects, &seen);
                     let answer = refusal.is_none().then(|| hyper::service::Service::call(&service, request));
                     async move {
@@ -74,7 +82,7 @@ impl S3Server {
                 tokio::spawn(http.serve_connection(TokioIo::new(socket), conditional).into_owned());
             }
         });
-        Self { endpoint, root, copies, task }
+        Self { endpoint, root, copies, puts, task }
     }
 
     /// Multipart uploads s3s-fs still holds (it keeps them as `.upload*` files at its root).

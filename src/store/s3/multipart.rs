@@ -268,6 +268,9 @@ async fn upload_part(target: &Target, upload_id: &str, number: i32, body: Bytes)
         .checksum_sha256(&checksum)
         .body(SdkByteStream::from(body))
         .set_expected_bucket_owner(target.owner.clone())
+        // Integrity comes from the signed checksum header S3 verifies; see `put_blob`.
+        .customize()
+        .disable_payload_signing()
         .send()
         .await
         .map_err(|e| sdk_error("UploadPart", &target.key, e))?;
