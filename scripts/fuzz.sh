@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for FUZZ_SECONDS each (default 60), seeded from events/.
 # A crash stops the run; its input is in fuzz/artifacts/<target>/: add it as a regression test.
+# Inputs are at most a few KiB, so any single allocation over 64 MiB can only come from a size
+# an input declares (an image header's width x height, say): libFuzzer reports it as a crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
@@ -20,5 +22,5 @@ done
 for target in event multipart file_name image_facts; do
   echo "==> fuzz $target for ${seconds}s"
   cargo "${toolchain[@]}" fuzz run --sanitizer "$sanitizer" "$target" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048
+    -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=64
 done

@@ -1,5 +1,6 @@
 //! The image module on arbitrary bytes: read_facts, Completeness over an arbitrary chunking and
-//! strip_location never panic, and strip_location never changes the length.
+//! strip_location never panic, and strip_location never changes the length. No allocation
+//! follows a declared size: scripts/fuzz.sh runs with -malloc_limit_mb=64.
 #![no_main]
 
 use image_ingest::image::{Completeness, read_facts, strip_location};
