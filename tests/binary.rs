@@ -158,3 +158,32 @@ async fn a_one_gib_staged_upload_is_promoted_with_flat_memory() {
     assert!(peak <= 64.0, "peak RSS {peak:.1} MiB for a {size}-byte object");
     eprintln!("peak RSS {peak:.1} MiB for a {size}-byte staged object");
 }
+
+#[tokio::test]
+async fn built_binary_refuses_bombs_without_allocating_their_declared_size() {
+    use base64::Engine;
+    let server = S3Server::start().await;
+    let mut api = RuntimeApi::start().await;
+    let mut child = function(&api.address, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
+    let bombs = images::bombs();
+    for (i, (name, _, ext, bytes)) in bombs.iter().enumerate() {
+        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+        api.push(&format!("req-{i}"), json!({"data": data, "file_name": format!("{name}.{ext}")}));
+    }
+    let mut answers = Vec::new();
+    for _ in &bombs {
+        answers.push(api.answer().await);
+    }
+    let peak = peak_rss_mib(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    for ((name, ..), answer) in bombs.iter().zip(answers) {
+        let Answer::Error(error) = answer else { panic!("{name}: expected an error, got {answer:?}") };
+        assert_eq!(error["errorType"], "too_many_pixels", "{name}: {error}");
+    }
+    assert_eq!(server.keys(), Vec::<String>::new());
+    // Decoding the smallest of them (16,384 x 16,384 RGBA) would take a GiB.
+    assert!(peak < 64.0, "peak RSS {peak:.1} MiB refusing bombs");
+    eprintln!("peak RSS {peak:.1} MiB refusing {} bombs", bombs.len());
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod images;
 pub mod moto;
 pub mod origin;
 pub mod runtime_api;

@@ -18,7 +18,9 @@ import base64
 import hashlib
 import json
 import os
+import struct
 import sys
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -790,6 +792,163 @@ SSRF = [
 for slug, url, what in SSRF:
     case(f"direct-ssrf-{slug}", f"URL item refused before any connection: {what} ({url[:60]}).",
          {"url": url, "posted_at": POSTED}, {"error_type": "url_not_allowed"})
+
+
+# ================================================================ Image facts: size, cut-off images, bombs
+#
+# One case per raster type and per code: a small valid image stored with 201, a cut-off one
+# refused with invalid_image, and for PNG, GIF, WebP and JPEG a bomb (a header declaring more than
+# MAX_PIXELS) refused with too_many_pixels. PNG, GIF, TIFF, BMP and ICO are written here; JPEG,
+# WebP, AVIF, HEIF and JPEG XL are read from tests/fixtures/images (see its README).
+
+FIXTURES = os.path.join(HERE, "..", "fixtures", "images")
+
+
+def fixture_bytes(name):
+    with open(os.path.join(FIXTURES, name), "rb") as f:
+        return f.read()
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def gradient(w, h):
+    return [[bytes([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x ^ y) * 7 & 255]) for x in range(w)]
+            for y in range(h)]
+
+
+def png_image(w, h):
+    rows = b"".join(b"\0" + b"".join(row) for row in gradient(w, h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(rows, 9))
+            + png_chunk(b"IEND", b""))
+
+
+def tiff_image(w, h):
+    """An uncompressed little-endian RGB TIFF, one strip."""
+    pixels = b"".join(b"".join(row) for row in gradient(w, h))
+    n = 10
+    bps_at = 8 + 2 + 12 * n + 4
+    pixels_at = bps_at + 6
+    entries = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 3, bps_at), (259, 3, 1, 1), (262, 3, 1, 2),
+               (273, 4, 1, pixels_at), (277, 3, 1, 3), (278, 3, 1, h), (279, 4, 1, len(pixels)), (284, 3, 1, 1)]
+    assert len(entries) == n
+    out = b"II*\0" + struct.pack("<IH", 8, n)
+    for tag, kind, count, value in entries:
+        inline = struct.pack("<HH", value, 0) if kind == 3 and count == 1 else struct.pack("<I", value)
+        out += struct.pack("<HHI", tag, kind, count) + inline
+    return out + struct.pack("<I", 0) + struct.pack("<HHH", 8, 8, 8) + pixels
+
+
+def bmp_image(w, h):
+    """A 24-bit bottom-up BMP whose bfSize is its length."""
+    stride = (w * 3 + 3) & ~3
+    rows = gradient(w, h)
+    pixels = b"".join(b"".join(p[::-1] for p in rows[y]).ljust(stride, b"\0") for y in reversed(range(h)))
+    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 24, 0, len(pixels), 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(pixels), 0, 0, 14 + len(info)) + info + pixels
+
+
+def ico_image(png, w, h):
+    """An icon directory with one entry holding a PNG."""
+    return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", w, h, 0, 0, 1, 32, len(png), 22) + png
+
+
+def png_bomb():
+    """60,000 x 60,000 declared, one tiny deflate block, IEND."""
+    ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0)
+    idat = bytes([0x78, 0x9C, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01])
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+def gif_bomb():
+    """A 65,535 x 65,535 logical screen around one 1 x 1 frame."""
+    return (b"GIF89a" + bytes([0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0, 0]) + bytes([0, 0, 0, 255, 255, 255])
+            + bytes([0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0]) + bytes([2, 2, 0x4C, 0x01, 0]) + b"\x3b")
+
+
+def webp_bomb():
+    """A VP8X canvas of 16,384 x 16,384 around a tiny lossless bitstream."""
+    body = (b"WEBPVP8X" + struct.pack("<I", 10) + b"\0\0\0\0" + struct.pack("<I", 16383)[:3]
+            + struct.pack("<I", 16383)[:3] + b"VP8L" + struct.pack("<I", 6) + bytes([0x2F, 0, 0, 0, 0x10, 0]))
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def jpeg_bomb(jpeg):
+    """The baseline fixture with its SOF0 patched to 65,000 x 65,000."""
+    sof = jpeg.index(b"\xff\xc0")
+    return jpeg[:sof + 5] + struct.pack(">HH", 65000, 65000) + jpeg[sof + 9:]
+
+
+SMALL_PNG = png_image(16, 9)
+JPEG = fixture_bytes("baseline.jpg")
+# (type, mime, file name of the valid image, its bytes, the cut-off bytes, how they were cut)
+IMAGE_TYPES = [
+    ("png", "image/png", "valid.png", SMALL_PNG, SMALL_PNG[:-12], "without its IEND chunk"),
+    ("jpeg", "image/jpeg", "valid.jpg", JPEG, JPEG[:-2], "without its EOI marker"),
+    ("gif", "image/gif", "valid.gif", base64.b64decode(GIF_B64), base64.b64decode(GIF_B64)[:-1],
+     "without its trailer"),
+    ("webp", "image/webp", "valid.webp", fixture_bytes("lossy.webp"), fixture_bytes("lossy.webp")[:-3],
+     "whose RIFF size runs past the bytes"),
+    ("avif", "image/avif", "valid.avif", fixture_bytes("image.avif"), fixture_bytes("image.avif")[:-10],
+     "whose last box runs past the bytes"),
+    ("heif", "image/heif", "valid.heif", fixture_bytes("image.heic"), fixture_bytes("image.heic")[:100],
+     "cut inside its meta box, before the image's size"),
+    ("tiff", "image/tiff", "valid.tif", tiff_image(7, 5), tiff_image(7, 5)[:12], "cut inside its first IFD"),
+    ("bmp", "image/bmp", "valid.bmp", bmp_image(7, 5), bmp_image(7, 5)[:-3], "shorter than its bfSize"),
+    ("ico", "image/vnd.microsoft.icon", "valid.ico", ico_image(SMALL_PNG, 16, 9), ico_image(SMALL_PNG, 16, 9)[:-3],
+     "shorter than the image its directory lists"),
+    ("jxl", "image/jxl", "valid.jxl", fixture_bytes("image.jxl"), fixture_bytes("image.jxl")[:5],
+     "cut inside its size header"),
+]
+BOMBS = [("png", png_bomb()), ("gif", gif_bomb()), ("webp", webp_bomb()), ("jpeg", jpeg_bomb(JPEG))]
+for _, bomb in BOMBS:
+    assert len(bomb) < 2048
+
+
+def image_body(name, data):
+    return dumps({"items": [{"data": b64(data), "file_name": name}]})
+
+
+for kind, mime, name, data, cut, how in IMAGE_TYPES:
+    case(f"apigw-v2-image-{kind}-valid", f"A small real {kind.upper()} image is stored with its size: 201.",
+         v2(body=image_body(name, data)),
+         {"status": 201, "stored": 1, "content_types": [mime], "keys": [f"{DAY}/{name}"]})
+    case(f"apigw-v2-image-{kind}-truncated",
+         f"A {kind.upper()} image {how}: a cut-off file never enters the archive (422 invalid_image).",
+         v2(body=image_body(name.replace("valid", "cut"), cut)), refused(422, "invalid_image"))
+for kind, bomb in BOMBS:
+    case(f"apigw-v2-image-{kind}-bomb",
+         f"A {len(bomb)}-byte {kind.upper()} whose header declares more than 100,000,000 pixels: 422 too_many_pixels.",
+         v2(body=image_body(f"bomb.{'jpg' if kind == 'jpeg' else kind}", bomb)), refused(422, "too_many_pixels"))
+case("apigw-v2-image-bomb-raw-body", "A PNG bomb as a raw base64 body: 422 too_many_pixels, nothing stored.",
+     v2(path="/images/bomb.png", body=b64(png_bomb()), content_type="image/png", is_b64=True),
+     refused(422, "too_many_pixels"))
+case("apigw-v2-image-bomb-multipart-beside-a-good-part",
+     "A GIF bomb part beside a good PNG part: 207, the bomb fails with too_many_pixels, the PNG is stored.",
+     v2(body=b64(multipart([(b'form-data; name="a"; filename="bomb.gif"', b"image/gif", gif_bomb()),
+                            (b'form-data; name="b"; filename="good.png"', b"image/png", SMALL_PNG)])),
+        content_type=MP, is_b64=True),
+     {"status": 207, "failed_codes": ["too_many_pixels"], "stored": 1, "keys": [f"{DAY}/good.png"]})
+case("apigw-v2-image-max-pixels-lowered", "MAX_PIXELS=100 refuses a 16 x 9 PNG (144 pixels).",
+     v2(body=image_body("small.png", SMALL_PNG)), refused(422, "too_many_pixels"), vars={"MAX_PIXELS": "100"})
+case("apigw-v1-image-webp-bomb", "A WebP bomb through the REST API: 422 too_many_pixels.",
+     v1(body=image_body("bomb.webp", webp_bomb())), refused(422, "too_many_pixels"))
+case("sqs-image-facts", "A valid JPEG is stored; a PNG bomb and a GIF without its trailer fail their records.",
+     sqs(sqs_record(ID(1400), image_body("sqs-valid.jpg", JPEG)),
+         sqs_record(ID(1401), image_body("sqs-bomb.png", png_bomb())),
+         sqs_record(ID(1402), image_body("sqs-cut.gif", base64.b64decode(GIF_B64)[:-1]))),
+     {"sqs_failures": [ID(1401), ID(1402)], "keys": [f"{DAY}/sqs-valid.jpg"]})
+case("sqs-image-bombs", "A JPEG bomb and a WebP bomb fail their records; a TIFF is stored.",
+     sqs(sqs_record(ID(1410), image_body("sqs-bomb.jpg", jpeg_bomb(JPEG))),
+         sqs_record(ID(1411), image_body("sqs-bomb.webp", webp_bomb())),
+         sqs_record(ID(1412), image_body("sqs-valid.tif", tiff_image(7, 5)))),
+     {"sqs_failures": [ID(1410), ID(1411)], "keys": [f"{DAY}/sqs-valid.tif"]})
+case("direct-image-gif-bomb", "A GIF bomb in a direct invocation: the invocation fails with too_many_pixels.",
+     {"data": b64(gif_bomb()), "file_name": "bomb.gif"}, {"error_type": "too_many_pixels"})
+case("eventbridge-image-truncated-png", "A PNG without IEND in a custom event: invalid_image.",
+     eventbridge({"data": b64(SMALL_PNG[:-12]), "file_name": "cut.png"}), {"error_type": "invalid_image"})
 
 
 def main():
