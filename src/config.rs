@@ -45,6 +45,8 @@ pub struct Config {
     pub fetch_max_redirects: u32,
     /// `FETCH_ALLOW_PRIVATE`: which destinations URLs may reach (`false`, `loopback`, `true`).
     pub fetch_allow_private: AddressPolicy,
+    /// `FETCH_MAX_PER_HOST`: URL fetches to one host at once, per process.
+    pub fetch_max_per_host: usize,
     /// `EXPECTED_BUCKET_OWNER`: sent on every S3 call when set.
     pub expected_bucket_owner: Option<String>,
     /// `SCHEDULE_URLS`: fetched on a scheduled event that carries no request.
@@ -109,6 +111,10 @@ impl Config {
                 "must be from 1 to 604800 (7 days)",
             ));
         }
+        let fetch_max_per_host: usize = number(&get, "FETCH_MAX_PER_HOST", 10)?;
+        if fetch_max_per_host == 0 {
+            return Err(invalid("FETCH_MAX_PER_HOST", "0", "must be at least 1"));
+        }
         let max_pixels: u64 = number(&get, "MAX_PIXELS", 100_000_000)?;
         if max_pixels == 0 {
             return Err(invalid("MAX_PIXELS", "0", "must be at least 1"));
@@ -121,6 +127,7 @@ impl Config {
             fetch_timeout: Duration::from_millis(fetch_timeout_ms),
             fetch_max_redirects: number(&get, "FETCH_MAX_REDIRECTS", 5)?,
             fetch_allow_private: address_policy(&get, "FETCH_ALLOW_PRIVATE")?,
+            fetch_max_per_host,
             expected_bucket_owner: get("EXPECTED_BUCKET_OWNER"),
             schedule_urls: get("SCHEDULE_URLS")
                 .map(|v| {
@@ -231,6 +238,7 @@ mod tests {
         assert_eq!(c.presign_ttl, Duration::from_secs(300));
         assert_eq!(c.upload_prefix, "incoming/");
         assert_eq!(c.max_pixels, 100_000_000);
+        assert_eq!(c.fetch_max_per_host, 10);
         assert!(!c.strip_location);
     }
 
@@ -274,6 +282,8 @@ mod tests {
         assert!(config(&[("BUCKET_NAME", "pics"), ("PRESIGN_TTL_SECS", "604801")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("FETCH_TIMEOUT_MS", "0")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("MAX_PIXELS", "0")]).is_err());
+        assert!(config(&[("BUCKET_NAME", "pics"), ("FETCH_MAX_PER_HOST", "0")]).is_err());
+        assert_eq!(config(&[("BUCKET_NAME", "pics"), ("FETCH_MAX_PER_HOST", "2")]).unwrap().fetch_max_per_host, 2);
         assert!(config(&[("BUCKET_NAME", "pics"), ("STRIP_LOCATION", "perhaps")]).is_err());
         assert!(config(&[("BUCKET_NAME", "pics"), ("ALLOWED_CONTENT_TYPES", "png")]).is_err());
     }

@@ -85,6 +85,8 @@ pub enum IngestError {
         /// The HTTP client's error, if there was one.
         #[source]
         source: Option<Cause>,
+        /// The origin's own answer (a 404, a redirect loop): asking again gets the same.
+        permanent: bool,
     },
     /// HeadBucket or a write said the bucket does not exist.
     #[error("bucket {0} does not exist")]
@@ -121,9 +123,15 @@ impl IngestError {
         Self::Storage { message: message.into(), source: Some(Arc::new(source)) }
     }
 
-    /// A fetch failure with nothing underneath (an upstream status, a changed body).
+    /// A fetch failure with nothing underneath (a changed body, a timeout) that may pass.
     pub fn fetch_failed(message: impl Into<String>) -> Self {
-        Self::FetchFailed { message: message.into(), source: None }
+        Self::FetchFailed { message: message.into(), source: None, permanent: false }
+    }
+
+    /// A fetch failure that asking again cannot mend: a 4xx answer other than 408 and 429, too
+    /// many redirects, a location that cannot be followed.
+    pub fn fetch_refused(message: impl Into<String>) -> Self {
+        Self::FetchFailed { message: message.into(), source: None, permanent: true }
     }
 
     /// A fetch failure caused by `source`.
@@ -131,7 +139,7 @@ impl IngestError {
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Self::FetchFailed { message: message.into(), source: Some(Arc::new(source)) }
+        Self::FetchFailed { message: message.into(), source: Some(Arc::new(source)), permanent: false }
     }
 
     /// A body that is not JSON, with the parser's error as its cause.
@@ -177,10 +185,11 @@ impl IngestError {
 
     /// Whether the same input can succeed later (S3 or the origin recovers, the bucket is
     /// created, the deadline was the only problem): the failure is transient, not a refusal.
+    /// Retries of every source (verified uploads, backfill batches) are decided here alone.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::FetchFailed { .. }
+            Self::FetchFailed { permanent: false, .. }
                 | Self::BucketNotFound(_)
                 | Self::BucketAccessDenied(_)
                 | Self::Storage { .. }
@@ -253,6 +262,7 @@ mod tests {
             (IngestError::TooManyPixels("x".into()), "too_many_pixels", 422, false),
             (IngestError::InvalidImage { message: "x".into(), source: None }, "invalid_image", 422, false),
             (IngestError::fetch_failed("x"), "fetch_failed", 502, true),
+            (IngestError::fetch_refused("x"), "fetch_failed", 502, false),
             (IngestError::BucketNotFound("b".into()), "bucket_not_found", 503, true),
             (IngestError::BucketAccessDenied("b".into()), "bucket_access_denied", 503, true),
             (IngestError::storage("x"), "storage_error", 503, true),

@@ -22,6 +22,8 @@ pub enum Event {
     EventBridge(Box<EventBridgeEvent<Value>>),
     /// A direct invocation carrying an ingest request.
     Direct(Value),
+    /// A Step Functions Distributed Map batch (`Items` and `BatchInput`).
+    Backfill(Value),
     /// An S3 notification (S3 Event Notifications, S3's test message, or EventBridge's
     /// `aws.s3` events), or why it could not be read.
     Upload(Result<Notice>),
@@ -48,6 +50,9 @@ pub fn recognise(payload: Value) -> Result<Event> {
         let event: EventBridgeEvent<Value> = typed(payload, "EventBridge")?;
         let s3 = notification::from_eventbridge(&event.source, &event.detail_type, &event.detail, event.time);
         return Ok(s3.map_or_else(|| Event::EventBridge(Box::new(event)), Event::Upload));
+    }
+    if is_map_batch(object) {
+        return Ok(Event::Backfill(payload));
     }
     if ["Records", "detail-type", "requestContext", "httpMethod", "routeKey"].iter().any(|k| object.contains_key(*k)) {
         return Err(unrecognised("this event source is not handled"));
@@ -76,6 +81,11 @@ fn is_sqs(object: &Map<String, Value>) -> bool {
     })
 }
 
+/// An `Items` array, with nothing next to it but `BatchInput`: what an ItemBatcher sends.
+fn is_map_batch(object: &Map<String, Value>) -> bool {
+    object.get("Items").is_some_and(Value::is_array) && object.keys().all(|k| k == "Items" || k == "BatchInput")
+}
+
 /// `detail-type` and `source` strings, and a `detail`.
 fn is_eventbridge(object: &Map<String, Value>) -> bool {
     object.get("detail-type").is_some_and(Value::is_string)
@@ -90,7 +100,8 @@ fn typed<T: DeserializeOwned>(payload: Value, what: &str) -> Result<T> {
 fn unrecognised(why: &str) -> IngestError {
     IngestError::InvalidRequest(format!(
         "unrecognised event ({why}): expected an API Gateway request, an SQS batch, an \
-         EventBridge event, or an ingest request with \"items\", \"url\" or \"data\""
+         EventBridge event, an S3 notification, a Distributed Map batch (\"Items\"), or an ingest \
+         request with \"items\", \"url\" or \"data\""
     ))
 }
 
@@ -107,6 +118,7 @@ mod tests {
             Ok(Event::EventBridge(_)) => "eventbridge",
             Ok(Event::Direct(_)) => "direct",
             Ok(Event::Upload(_)) => "upload",
+            Ok(Event::Backfill(_)) => "backfill",
             Err(_) => "error",
         }
     }
@@ -130,6 +142,7 @@ mod tests {
                 "eventbridge" if name.contains("-s3-") => "upload",
                 "eventbridge" => "eventbridge",
                 "s3" => "upload",
+                "stepfunctions" => "backfill",
                 _ => continue,
             };
             let expected = if name.contains("unrecognised") { "error" } else { expected };
@@ -156,6 +169,10 @@ mod tests {
         assert_eq!(kind(json!({"Records": []})), "error");
         assert_eq!(kind(json!({"detail-type": "x", "source": "y", "detail": {"url": "z"}})), "eventbridge");
         assert_eq!(kind(json!({"detail-type": "x", "detail": {"url": "z"}})), "error");
+        assert_eq!(kind(json!({"Items": [], "BatchInput": {"run_started_at": "x"}})), "backfill");
+        assert_eq!(kind(json!({"Items": [{"url": "https://x/y.png"}]})), "backfill");
+        assert_eq!(kind(json!({"Items": {}, "BatchInput": {}})), "error");
+        assert_eq!(kind(json!({"Items": [], "items": []})), "direct");
         assert_eq!(kind(json!({"hello": "world"})), "error");
         assert_eq!(kind(json!("just a string")), "error");
         assert_eq!(kind(json!([1, 2])), "error");

@@ -107,6 +107,66 @@ pub fn parse_request(value: Value) -> Result<Vec<Result<Item>>> {
     Err(IngestError::InvalidRequest("expected {\"items\":[...]} or a single item with \"url\" or \"data\"".into()))
 }
 
+/// A Step Functions Distributed Map batch: its items as sent, each with its parse, and the
+/// time every item without `posted_at` is keyed at.
+#[derive(Debug)]
+pub struct Backfill {
+    /// Each item as the manifest gave it (echoed in the answer's `failed`) and as parsed.
+    pub items: Vec<(Value, Result<Item>)>,
+    /// `BatchInput.run_started_at`: the execution's start time, the same on every retry and
+    /// redrive, so an item maps to the same key each time.
+    pub run_started_at: DateTime<Utc>,
+}
+
+/// Reads `{"Items":[...],"BatchInput":{"run_started_at":"..."}}`. Items are ingest items, from
+/// JSON Lines as they are, from CSV as rows of strings: an empty cell is an absent field and
+/// `metadata.<name>` columns are metadata entries. The outer error refuses the whole batch.
+pub fn parse_backfill(value: Value) -> Result<Backfill> {
+    let Value::Object(mut object) = value else {
+        return Err(IngestError::InvalidRequest("a batch must be a JSON object".into()));
+    };
+    let Some(Value::Array(items)) = object.remove("Items") else {
+        return Err(IngestError::InvalidRequest("a batch's \"Items\" must be an array".into()));
+    };
+    let started =
+        object.get("BatchInput").and_then(|b| b.get("run_started_at")).and_then(Value::as_str).ok_or_else(|| {
+            IngestError::InvalidRequest(
+                "a batch needs \"BatchInput\": {\"run_started_at\": <the execution's start time>} so that a \
+             retried or redriven batch keys its items the same way (the template's ItemBatcher passes \
+             $$.Execution.StartTime)"
+                    .into(),
+            )
+        })?;
+    let run_started_at = DateTime::parse_from_rfc3339(started).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+        IngestError::InvalidRequest(format!("BatchInput.run_started_at {started:?} is not an RFC 3339 time: {e}"))
+    })?;
+    let items = items.into_iter().map(|raw| (raw.clone(), manifest_row(raw).and_then(parse_item))).collect();
+    Ok(Backfill { items, run_started_at })
+}
+
+/// A manifest row as an ingest item: empty strings dropped, `metadata.<name>` gathered.
+fn manifest_row(value: Value) -> Result<Value> {
+    let Value::Object(fields) = value else { return Ok(value) };
+    let mut item = serde_json::Map::new();
+    let mut metadata = serde_json::Map::new();
+    for (name, field) in fields {
+        if let Some(key) = name.strip_prefix("metadata.") {
+            if !field.as_str().is_some_and(str::is_empty) {
+                metadata.insert(key.to_owned(), field);
+            }
+        } else if !field.as_str().is_some_and(str::is_empty) {
+            item.insert(name, field);
+        }
+    }
+    if !metadata.is_empty() {
+        if item.contains_key("metadata") {
+            return Err(IngestError::InvalidRequest("an item has both \"metadata\" and metadata.<name> fields".into()));
+        }
+        item.insert("metadata".into(), Value::Object(metadata));
+    }
+    Ok(Value::Object(item))
+}
+
 fn parse_item(value: Value) -> Result<Item> {
     // serde would also read a struct from an array of its fields in order.
     if !value.is_object() {

@@ -95,7 +95,7 @@ macro_rules! on_both_servers {
 on_both_servers!(sample_events_store_objects_that_read_back_with_their_checksums, a_20_mib_url_object_streams_in_parts);
 
 /// The sample events whose items are stored, and the keys they make together.
-const SAMPLES: [&str; 9] = [
+const SAMPLES: [&str; 11] = [
     "apigw-v2-raw-png.json",
     "apigw-v2-raw-query-name.json",
     "apigw-v1-json-items.json",
@@ -105,6 +105,8 @@ const SAMPLES: [&str; 9] = [
     "direct-bare-item.json",
     "direct-items.json",
     "eventbridge-custom.json",
+    "stepfunctions-batch-jsonl.json",
+    "stepfunctions-batch-csv.json",
 ];
 
 async fn sample_events_store_objects_that_read_back_with_their_checksums(server: Server) {

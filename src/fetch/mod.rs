@@ -4,6 +4,7 @@
 
 mod connect;
 mod disposition;
+mod per_host;
 mod policy;
 mod resolver;
 
@@ -23,7 +24,7 @@ use hyper::body::{Body, Incoming};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use url::Url;
 
@@ -34,6 +35,7 @@ pub use resolver::{Lookup, SystemLookup};
 use crate::config::Config;
 use crate::error::{IngestError, Result};
 use connect::GuardedConnector;
+use per_host::PerHost;
 
 /// A response whose body has not been read yet.
 pub struct Fetched {
@@ -88,6 +90,10 @@ pub struct HttpFetcher {
     max_redirects: usize,
     lookup: Arc<dyn Lookup>,
     guard: Option<DestinationGuard>,
+    /// Fetches under way per host; waiting for a turn does not count against the timeout.
+    fetches: PerHost,
+    /// Connections open per host, kept-alive ones included, whatever the pool does.
+    connections: Arc<PerHost>,
     // Built on the first URL, so events without URLs never load the certificate store.
     client: OnceCell<HttpsClient>,
 }
@@ -101,6 +107,8 @@ impl HttpFetcher {
             max_redirects: config.fetch_max_redirects as usize,
             lookup: Arc::new(SystemLookup),
             guard: None,
+            fetches: PerHost::new(config.fetch_max_per_host),
+            connections: Arc::new(PerHost::new(config.fetch_max_per_host)),
             client: OnceCell::new(),
         }
     }
@@ -127,6 +135,7 @@ impl HttpFetcher {
             lookup: self.lookup.clone(),
             policy: self.policy,
             guard: self.guard.clone(),
+            connections: self.connections.clone(),
             connect_timeout: self.timeout.min(Duration::from_secs(5)),
         };
         let provider = rustls::crypto::CryptoProvider::get_default()
@@ -144,7 +153,7 @@ impl HttpFetcher {
     /// Sends one GET and returns its response head, within the whole fetch's `deadline`.
     async fn get(&self, url: &Url, deadline: Instant) -> Result<Response<Incoming>> {
         let uri =
-            to_uri(url).ok_or_else(|| IngestError::fetch_failed(format!("{}: not a valid URI", redacted(url))))?;
+            to_uri(url).ok_or_else(|| IngestError::fetch_refused(format!("{}: not a valid URI", redacted(url))))?;
         let request = Request::get(uri)
             .header(USER_AGENT, concat!("image-ingest/", env!("CARGO_PKG_VERSION")))
             .header(ACCEPT, "*/*")
@@ -161,6 +170,9 @@ impl HttpFetcher {
 #[async_trait]
 impl Fetcher for HttpFetcher {
     async fn fetch(&self, url: &Url) -> Result<Fetched> {
+        self.policy.check_url(url)?;
+        // Waiting for a turn on a busy host does not count against the fetch's timeout.
+        let mut turn = self.fetches.turn(url.host_str().unwrap_or_default(), port(url)).await;
         let deadline = Instant::now() + self.timeout;
         let mut current = url.clone();
         let mut redirects = 0;
@@ -171,12 +183,14 @@ impl Fetcher for HttpFetcher {
             let Some(next) = redirect_target(&response, &current) else { break response };
             redirects += 1;
             if redirects > self.max_redirects {
-                return Err(IngestError::fetch_failed(format!(
+                return Err(IngestError::fetch_refused(format!(
                     "{}: more than {} redirects",
                     redacted(url),
                     self.max_redirects
                 )));
             }
+            drop(turn);
+            turn = self.fetches.turn(next.host_str().unwrap_or_default(), port(&next)).await;
             current = next;
         };
         let status = response.status();
@@ -186,7 +200,10 @@ impl Fetcher for HttpFetcher {
             } else {
                 format!("upstream answered {status}")
             };
-            return Err(IngestError::fetch_failed(format!("{}: {why}", redacted(url))));
+            let message = format!("{}: {why}", redacted(url));
+            // A server error or "try later" may pass; any other refusal is the origin's answer.
+            let passing = status.is_server_error() || matches!(status.as_u16(), 408 | 429);
+            return Err(if passing { IngestError::fetch_failed(message) } else { IngestError::fetch_refused(message) });
         }
         let file_name = response
             .headers()
@@ -195,7 +212,8 @@ impl Fetcher for HttpFetcher {
             .and_then(file_name_from_disposition);
         let body = response.into_body();
         let content_length = body.size_hint().exact();
-        Ok(Fetched { content_length, file_name, body: body_stream(body, redacted(url), deadline, self.timeout) })
+        let body = body_stream(body, redacted(url), deadline, self.timeout, turn);
+        Ok(Fetched { content_length, file_name, body })
     }
 }
 
@@ -217,6 +235,10 @@ fn redirect_target(response: &Response<Incoming>, current: &Url) -> Option<Url> 
     to_uri(&next).map(|_| next)
 }
 
+fn port(url: &Url) -> u16 {
+    url.port_or_known_default().unwrap_or(0)
+}
+
 /// The request URI of `url`: the fragment is never sent.
 fn to_uri(url: &Url) -> Option<Uri> {
     let mut sent = url.clone();
@@ -225,17 +247,19 @@ fn to_uri(url: &Url) -> Option<Uri> {
     uri.host().is_some().then_some(uri)
 }
 
-/// The body as a stream of chunks, cut off at the whole fetch's `deadline`.
+/// The body as a stream of chunks, cut off at the whole fetch's `deadline`, holding the host's
+/// `turn` until it ends or is dropped.
 fn body_stream(
     body: Incoming,
     shown: String,
     deadline: Instant,
     timeout: Duration,
+    turn: OwnedSemaphorePermit,
 ) -> BoxStream<'static, Result<Bytes>> {
-    futures::stream::unfold(Some(body), move |state| {
+    futures::stream::unfold(Some((body, turn)), move |state| {
         let shown = shown.clone();
         async move {
-            let mut body = state?;
+            let (mut body, turn) = state?;
             loop {
                 let failed = |why: String| format!("{shown}: reading the body failed: {why}");
                 match tokio::time::timeout_at(deadline, body.frame()).await {
@@ -250,7 +274,7 @@ fn body_stream(
                     Ok(Some(Ok(frame))) => {
                         // Trailers carry no bytes of the object.
                         if let Ok(data) = frame.into_data() {
-                            return Some((Ok(data), Some(body)));
+                            return Some((Ok(data), Some((body, turn))));
                         }
                     }
                 }

@@ -2,6 +2,7 @@
 //! result back into its source's response.
 
 pub mod apigw;
+pub mod backfill;
 pub mod direct;
 pub mod eventbridge;
 pub mod sqs;
@@ -31,6 +32,7 @@ pub async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Dia
         }
         Event::EventBridge(event) => return eventbridge::handle(ingestor, &app.schedule, *event, deadline).await,
         Event::Direct(request) => return direct::handle(ingestor, request, deadline).await,
+        Event::Backfill(batch) => return backfill::handle(ingestor, batch, deadline).await,
         Event::Upload(notice) => return uploads::handle(ingestor, notice, deadline).await,
     };
     response.map_err(|e| Diagnostic { error_type: "internal".into(), error_message: e.to_string() })

@@ -60,6 +60,8 @@ pub enum Source {
     Schedule,
     /// A verified upload, notified by S3.
     Upload,
+    /// A Step Functions Distributed Map batch.
+    Backfill,
 }
 
 impl Source {
@@ -72,6 +74,7 @@ impl Source {
             Self::EventBridge => "eventbridge",
             Self::Schedule => "schedule",
             Self::Upload => "upload",
+            Self::Backfill => "backfill",
         }
     }
 }

@@ -33,6 +33,8 @@ pub enum Reply {
     Stalled(Bytes, Duration),
     /// Sleeps, then 200 with these bytes.
     Delayed(Duration, &'static str, Bytes),
+    /// Waits for the future, then 200 with these bytes.
+    After(futures::future::BoxFuture<'static, ()>, &'static str, Bytes),
 }
 
 type Router = dyn Fn(&str) -> Reply + Send + Sync;
@@ -41,6 +43,7 @@ pub struct Origin {
     pub base: String,
     hits: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    connections: Arc<(AtomicUsize, AtomicUsize)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -59,10 +62,15 @@ impl Origin {
         let router: Arc<Router> = Arc::new(router);
         let counter = hits.clone();
         let gauge = (current, peak.clone());
+        let connections: Arc<(AtomicUsize, AtomicUsize)> = Arc::default();
+        let open = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
                 socket.set_nodelay(true).unwrap();
+                let now = open.0.fetch_add(1, Ordering::SeqCst) + 1;
+                open.1.fetch_max(now, Ordering::SeqCst);
+                let closed = open.clone();
                 let (router, counter, gauge) = (router.clone(), counter.clone(), gauge.clone());
                 let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                     counter.fetch_add(1, Ordering::SeqCst);
@@ -76,12 +84,15 @@ impl Origin {
                         Ok::<_, Infallible>(response)
                     }
                 });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service),
-                );
+                let connection =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    closed.0.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
-        Self { base, hits, peak, task }
+        Self { base, hits, peak, connections, task }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -95,6 +106,11 @@ impl Origin {
     /// The most requests that were being answered at the same time.
     pub fn peak_concurrency(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were open at the same time (idle kept-alive ones included).
+    pub fn peak_connections(&self) -> usize {
+        self.connections.1.load(Ordering::SeqCst)
     }
 }
 
@@ -135,6 +151,10 @@ async fn respond(reply: Reply) -> Response<BoxBody<Bytes, Infallible>> {
         }
         Reply::Delayed(pause, ct, body) => {
             tokio::time::sleep(pause).await;
+            builder.header("content-type", ct).body(full(body))
+        }
+        Reply::After(gate, ct, body) => {
+            gate.await;
             builder.header("content-type", ct).body(full(body))
         }
     }

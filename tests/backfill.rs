@@ -1,0 +1,245 @@
+//! Step Functions Distributed Map batches, as an ItemBatcher sends them: JSON Lines items and
+//! CSV rows, keys at the run's start, permanent failures answered item by item, transient ones
+//! failing the batch for the state machine's Retry, and the per-host fetch bound.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::faults::{Fault, FaultProxy};
+use common::origin::{Origin, Reply, TestLookup};
+use common::*;
+use serde_json::{Value, json};
+
+const TRANSIENT: &str = "ImageIngest.Transient";
+const RUN: &str = "2026-11-24T20:30:15.123Z";
+
+fn batch(items: Vec<Value>) -> Value {
+    json!({"Items": items, "BatchInput": {"run_started_at": RUN}})
+}
+
+fn data_item(seed: u8, name: &str) -> Value {
+    use base64::Engine;
+    json!({"data": base64::engine::general_purpose::STANDARD.encode(png(seed)), "file_name": name})
+}
+
+fn keys_of(answer: &Value) -> Vec<&str> {
+    answer["stored"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect()
+}
+
+fn statuses(answer: &Value) -> Vec<&str> {
+    let mut statuses: Vec<&str> =
+        answer["stored"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    statuses.sort();
+    statuses
+}
+
+#[tokio::test]
+async fn json_lines_items_are_keyed_at_the_run_start_unless_posted() {
+    let server = S3Server::start().await;
+    let event = fixture("stepfunctions-batch-jsonl.json");
+    let answer = invoke(&server.app(&[]), event.clone()).await.unwrap();
+    assert_eq!(keys_of(&answer), ["2026/11/24/203015/tabby.png", "2026/11/20/080000/dog.png"], "{answer}");
+    assert_eq!(answer["stored"][0]["width"], 4);
+    assert_eq!(
+        answer["failed"],
+        json!([{"index": 2, "item": event["Items"][2], "error": {"code": "unsupported_media_type",
+               "message": "the bytes are application/octet-stream, which is not an allowed content type"}}])
+    );
+    assert_eq!(server.keys(), ["2026/11/20/080000/dog.png", "2026/11/24/203015/tabby.png"]);
+    let head = server.client().head_object().bucket(BUCKET).key("2026/11/20/080000/dog.png").send().await.unwrap();
+    assert_eq!(head.metadata().unwrap()["source"], "crawl-42");
+}
+
+#[tokio::test]
+async fn csv_rows_become_items_and_a_bad_row_fails_alone() {
+    let server = S3Server::start().await;
+    let event = fixture("stepfunctions-batch-csv.json");
+    let answer = invoke(&server.app(&[]), event.clone()).await.unwrap();
+    assert_eq!(keys_of(&answer), ["2026/11/24/203015/row-1.png"], "{answer}");
+    let failed = answer["failed"].as_array().unwrap();
+    let codes: Vec<(u64, &str)> =
+        failed.iter().map(|f| (f["index"].as_u64().unwrap(), f["error"]["code"].as_str().unwrap())).collect();
+    assert_eq!(codes, [(1, "invalid_request"), (2, "url_not_allowed")]);
+    assert_eq!(failed[0]["item"], event["Items"][1], "the row is echoed as the manifest gave it");
+    let head = server.client().head_object().bucket(BUCKET).key("2026/11/24/203015/row-1.png").send().await.unwrap();
+    let metadata = head.metadata().unwrap();
+    assert_eq!(metadata["source"], "crawl-42");
+    assert_eq!(metadata["page"], "https://example.com/cats");
+    assert!(!metadata.contains_key("metadata.source"));
+}
+
+#[tokio::test]
+async fn rows_that_are_not_items_fail_with_invalid_request() {
+    let server = S3Server::start().await;
+    let rows = vec![
+        json!({"url": "", "data": "", "colour": "red"}),
+        json!({"data": "aGk=", "metadata": {"a": "b"}, "metadata.c": "d"}),
+        json!({"url": "https://x.example/1.png", "posted_at": "last week"}),
+        json!("https://x.example/1.png"),
+        json!({"data": "aGk=", "metadata.bad key": "x"}),
+    ];
+    let answer = invoke(&server.app(&[]), batch(rows)).await.unwrap();
+    let codes: Vec<&str> =
+        answer["failed"].as_array().unwrap().iter().map(|f| f["error"]["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["invalid_request"; 5], "{answer}");
+    assert!(server.keys().is_empty());
+}
+
+#[tokio::test]
+async fn a_redriven_batch_stores_nothing_new() {
+    let server = S3Server::start().await;
+    let app = server.app(&[]);
+    let items = vec![data_item(1, "a.png"), data_item(2, "b.png"), json!({"data": "aGVsbG8="})];
+    let first = invoke(&app, batch(items.clone())).await.unwrap();
+    assert_eq!(statuses(&first), ["created", "created"]);
+    let keys = server.keys();
+    let again = invoke(&app, batch(items)).await.unwrap();
+    assert_eq!(statuses(&again), ["existing", "existing"]);
+    assert_eq!(keys_of(&again), keys_of(&first));
+    assert_eq!(again["failed"], first["failed"]);
+    assert_eq!(server.keys(), keys);
+}
+
+/// An app whose S3 calls pass through the fault proxy in front of `server`.
+fn app_behind(proxy: &FaultProxy) -> image_ingest::App {
+    let config = config(&[]);
+    let fetcher = common::origin::fetcher(&config, TestLookup(vec![]), true);
+    image_ingest::App::with_fetcher(&config, &sdk_config(&proxy.endpoint, SECRET_KEY), Arc::new(fetcher))
+}
+
+#[tokio::test]
+async fn duplicates_within_a_batch_are_stored_once() {
+    let server = S3Server::start().await;
+    // s3s-fs checks If-None-Match and then writes, so two concurrent writes to one key could
+    // both pass; the proxy forwards writes one at a time, as S3 decides them.
+    let proxy = FaultProxy::start(&server.endpoint).await;
+    let item = data_item(7, "same.png");
+    let answer = invoke(&app_behind(&proxy), batch(vec![item.clone(), item.clone(), item])).await.unwrap();
+    assert_eq!(statuses(&answer), ["created", "existing", "existing"], "{answer}");
+    assert_eq!(server.keys(), ["2026/11/24/203015/same.png"]);
+}
+
+#[tokio::test]
+async fn a_batch_without_its_run_start_is_refused_whole() {
+    let server = S3Server::start().await;
+    let app = server.app(&[]);
+    for event in [
+        json!({"Items": [data_item(1, "a.png")]}),
+        json!({"Items": [data_item(1, "a.png")], "BatchInput": {"run_started_at": "yesterday"}}),
+        json!({"Items": [data_item(1, "a.png")], "BatchInput": {}}),
+    ] {
+        let err = invoke(&app, event.clone()).await.expect_err(&event.to_string());
+        assert_eq!(err.error_type, "invalid_request", "{event}");
+        assert!(err.error_message.contains("run_started_at"), "{}", err.error_message);
+    }
+    assert!(server.keys().is_empty());
+}
+
+#[tokio::test]
+async fn origin_answers_decide_permanent_or_transient() {
+    let server = S3Server::start().await;
+    let origin = Origin::start(|path| match path {
+        "/gone.png" => Reply::Status(404),
+        "/forbidden.png" => Reply::Status(403),
+        "/busy.png" => Reply::Status(503),
+        "/later.png" => Reply::Status(429),
+        _ => Reply::Bytes("image/png", Bytes::from(png(3))),
+    })
+    .await;
+    let app = server.app(&[]);
+    let url = |p: &str| json!({"url": origin.url(p)});
+    let permanent = invoke(&app, batch(vec![url("/ok.png"), url("/gone.png"), url("/forbidden.png")])).await.unwrap();
+    assert_eq!(keys_of(&permanent), ["2026/11/24/203015/ok.png"]);
+    let codes: Vec<&str> =
+        permanent["failed"].as_array().unwrap().iter().map(|f| f["error"]["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["fetch_failed", "fetch_failed"]);
+    for transient in ["/busy.png", "/later.png"] {
+        let err = invoke(&app, batch(vec![url("/ok.png"), url(transient)])).await.expect_err(transient);
+        assert_eq!(err.error_type, TRANSIENT, "{transient}");
+        assert!(err.error_message.contains("fetch_failed"), "{}", err.error_message);
+    }
+}
+
+#[tokio::test]
+async fn storage_failures_fail_the_batch_and_the_retry_completes_it() {
+    let server = S3Server::start().await;
+    let proxy = FaultProxy::start(&server.endpoint).await;
+    let app = app_behind(&proxy);
+    let items: Vec<Value> = (0..4).map(|i| data_item(i, &format!("{i}.png"))).collect();
+    // HeadBucket passes; then S3 throttles for longer than the SDK retries.
+    let mut faults = vec![Fault::Pass];
+    faults.extend([Fault::SlowDown; 12]);
+    proxy.schedule(&faults);
+    let err = invoke(&app, batch(items.clone())).await.expect_err("S3 is throttling");
+    assert_eq!(err.error_type, TRANSIENT);
+    assert!(err.error_message.contains("storage_error"), "{}", err.error_message);
+    let stored_before = server.keys().len();
+    assert!(stored_before < 4, "some writes were refused");
+
+    proxy.schedule(&[]);
+    let retry = invoke(&app, batch(items)).await.unwrap();
+    let statuses = statuses(&retry);
+    assert_eq!(statuses.len(), 4, "{retry}");
+    assert_eq!(statuses.iter().filter(|s| **s == "existing").count(), stored_before, "{retry}");
+    assert_eq!(server.keys().len(), 4);
+    assert_eq!(retry["failed"], json!([]));
+}
+
+#[tokio::test]
+async fn a_missing_bucket_and_the_deadline_are_transient() {
+    let server = S3Server::start().await;
+    let elsewhere = server.app(&[("BUCKET_NAME", "no-such-bucket")]);
+    let err = invoke(&elsewhere, batch(vec![data_item(1, "a.png")])).await.expect_err("no bucket");
+    assert_eq!(err.error_type, TRANSIENT);
+    assert!(err.error_message.contains("bucket_not_found"), "{}", err.error_message);
+
+    let origin = Origin::start(|_| Reply::Delayed(Duration::from_secs(30), "image/png", Bytes::from(png(2)))).await;
+    let items = vec![data_item(1, "quick.png"), json!({"url": origin.url("/slow.png")})];
+    let err =
+        invoke_with_deadline(&server.app(&[]), batch(items), Duration::from_millis(2_500)).await.expect_err("cut");
+    assert_eq!(err.error_type, TRANSIENT);
+    assert!(err.error_message.contains("item 1: not_attempted"), "{}", err.error_message);
+    assert_eq!(server.keys(), ["2026/11/24/203015/quick.png"], "what could be stored was");
+}
+
+#[tokio::test]
+async fn fetches_to_one_host_are_bounded_while_other_hosts_proceed() {
+    let server = S3Server::start().await;
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let open = Arc::new(open);
+    let served = Arc::new(AtomicUsize::new(0));
+    // The other host's five answers open the gate the busy host's answers wait behind: were
+    // the bound shared across hosts, the other host would never be reached and this would hang.
+    let other = Origin::start(move |path| {
+        if served.fetch_add(1, Ordering::SeqCst) + 1 == 5 {
+            open.send_replace(true);
+        }
+        let seed = path.trim_start_matches('/').trim_end_matches(".png").parse().unwrap_or(0);
+        Reply::Bytes("image/png", Bytes::from(png(seed)))
+    })
+    .await;
+    let busy = Origin::start(move |path| {
+        let mut opened = opened.clone();
+        let seed = path.trim_start_matches('/').trim_end_matches(".png").parse().unwrap_or(0);
+        let gate = async move {
+            let _ = opened.wait_for(|open| *open).await;
+        };
+        Reply::After(Box::pin(gate), "image/png", Bytes::from(png(seed)))
+    })
+    .await;
+    let mut items: Vec<Value> = (0..50).map(|i| json!({"url": busy.url(&format!("/{i}.png"))})).collect();
+    items.extend((100..105).map(|i| json!({"url": other.url(&format!("/{i}.png"))})));
+    let app = server.app(&[("FETCH_MAX_PER_HOST", "3"), ("BATCH_CONCURRENCY", "60")]);
+    let answer = tokio::time::timeout(Duration::from_secs(60), invoke(&app, batch(items)))
+        .await
+        .expect("the other host was not held up by the busy one")
+        .unwrap();
+    assert_eq!(answer["stored"].as_array().unwrap().len(), 55, "{answer}");
+    assert_eq!(busy.hits(), 50);
+    assert_eq!(busy.peak_connections(), 3, "connections open at once to the busy host");
+    assert_eq!(busy.peak_concurrency(), 3);
+}
