@@ -12,9 +12,6 @@ each change), creates it in moto, uploads the manifest under BackfillManifestPre
 execution. Prints the map run's counts while it runs and a summary at the end. Exits non-zero when
 the execution does not succeed or the map run would have failed on AWS (failed items above
 ToleratedFailurePercentage).
-
-BACKFILL_PAYLOAD=plain sends each item as a direct invocation ({"items":[item]}) instead of the
-Distributed Map batch: for a function that does not yet recognise batches.
 """
 
 import argparse
@@ -31,6 +28,8 @@ import threading
 import time
 import zlib
 import http.server
+
+import botocore.exceptions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -58,8 +57,8 @@ def png(n, size=8):
 
 
 class Origin:
-    """/img/N.png a PNG; /flaky/N.png 503 on the first request, then a PNG; /missing/N.png 404;
-    /page/N.png an HTML page sent as image/png."""
+    """/img/img-N.png a PNG; /flaky/flaky-N.png 503 on the first request, then another PNG;
+    /missing/missing-N.png 404; /page/page-N.png an HTML page sent as image/png."""
 
     def __init__(self):
         self.requests = collections.Counter()
@@ -79,8 +78,10 @@ class Origin:
                     seen = origin.requests[self.path]
                 kind, _, name = self.path.lstrip("/").partition("/")
                 n = int("".join(c for c in name if c.isdigit()) or 0)
-                if kind == "img" or (kind == "flaky" and seen > 1):
+                if kind == "img":
                     self.reply(200, "image/png", png(n))
+                elif kind == "flaky" and seen > 1:
+                    self.reply(200, "image/png", png(1_000_000 + n))
                 elif kind == "flaky":
                     self.reply(503, "text/plain", b"try again")
                 elif kind == "page":
@@ -107,11 +108,11 @@ class Origin:
 
 def demo_items(images, base):
     """`images` PNG URLs, then a few that fail for good or once, and duplicates."""
-    items = [{"url": f"{base}/img/{n}.png"} for n in range(images)]
+    items = [{"url": f"{base}/img/img-{n}.png"} for n in range(images)]
     items[0].update(file_name="first.png", posted_at="2026-11-24T20:30:15Z", metadata={"source": "backfill-demo"})
-    items += [{"url": f"{base}/flaky/{n}.png"} for n in range(3)]      # 503 once: retried
-    items += [{"url": f"{base}/missing/{n}.png"} for n in range(3)]    # 404: not_found
-    items += [{"url": f"{base}/page/{n}.png"} for n in range(2)]       # HTML: unsupported_media_type
+    items += [{"url": f"{base}/flaky/flaky-{n}.png"} for n in range(3)]      # 503 once: transient, retried
+    items += [{"url": f"{base}/missing/missing-{n}.png"} for n in range(3)]  # 404: fetch_failed, for good
+    items += [{"url": f"{base}/page/page-{n}.png"} for n in range(2)]        # HTML: unsupported_media_type
     items += [dict(items[n]) for n in (1, 2)]                          # duplicates: existing
     return items
 
@@ -145,6 +146,7 @@ class Invocations:
         self.invoke = invoke
         self.answers = []  # (payload, answer) of every successful invocation
         self.errors = {}  # payload key -> last error document
+        self.error_types = collections.Counter()  # every error answer, retried ones included
         self.succeeded = set()
         self.count = 0
         self.lock = threading.Lock()
@@ -162,6 +164,7 @@ class Invocations:
             self.count += 1
             if failed:
                 self.errors[key] = answer
+                self.error_types[answer.get("errorType", "?")] += 1
             else:
                 self.succeeded.add(key)
                 self.answers.append((payload, answer))
@@ -241,12 +244,13 @@ def summarize(items_total, invocations, output, tolerated):
     share = 100.0 * lost / items_total if items_total else 0.0
     batches = len((invocations.succeeded | set(invocations.errors)) - {warm_up})
     return {
-        "items": items_total, "batches": batches, "invocations": invocations.count - 1,
+        "items": items_total, "batches": batches, "invocations": invocations.count,
         "stored": dict(stored), "failed_by_code": dict(failed),
         "items_in_failed_batches_by_error": dict(failed_batches),
         "failed_share_percent": round(share, 2), "tolerated_failure_percentage": tolerated,
         "aws_map_run_would_fail": share > tolerated,
-        "map_output_nulls": sum(1 for o in output if o is None) if isinstance(output, list) else None,
+        "error_answers_by_type": dict(invocations.error_types),
+        "map_output": output,
     }
 
 
@@ -254,6 +258,9 @@ def print_summary(s):
     print("==> summary")
     print(f"    items {s['items']} in {s['batches']} batches, {s['invocations']} invocations (retries included)")
     print("    stored: " + (", ".join(f"{k} {v}" for k, v in sorted(s["stored"].items())) or "none"))
+    if s["error_answers_by_type"]:
+        print("    invocations that failed (then retried or not): "
+              + ", ".join(f"{k} {v}" for k, v in sorted(s["error_answers_by_type"].items())))
     print("    failed, by code: " + (", ".join(f"{k} {v}" for k, v in sorted(s["failed_by_code"].items())) or "none"))
     if s["items_in_failed_batches_by_error"]:
         print("    items in batches that failed after their retries: "
@@ -272,7 +279,6 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--summary-json", default="")
     args = ap.parse_args(argv)
-    payload_mode = os.environ.get("BACKFILL_PAYLOAD", "batch")
 
     work = os.path.abspath(args.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -286,10 +292,6 @@ def main(argv=None):
     print("==> the template's BackfillStateMachine, less what moto lacks (scripts/backfill/transform.py):")
     for c in changes:
         print("    - " + c)
-    if payload_mode == "plain":
-        for _, state in transform.map_states(moto_definition["States"]):
-            state["ItemSelector"] = {"items.$": "States.Array($$.Map.Item.Value)"}
-        print('    - BACKFILL_PAYLOAD=plain: each item sent as {"items":[item]} (a direct invocation), not as a batch')
     with open(os.path.join(work, "definition.moto.json"), "w") as f:
         json.dump(moto_definition, f, indent=2)
 
@@ -341,13 +343,16 @@ def main(argv=None):
         last = [None]
 
         def tick(d):
-            runs = sfn.list_map_runs(executionArn=ex["executionArn"]).get("mapRuns", [])
-            if not runs:
-                return
-            m = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
+            try:
+                runs = sfn.list_map_runs(executionArn=ex["executionArn"]).get("mapRuns", [])
+                if not runs:
+                    return
+                m = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
+            except botocore.exceptions.ClientError:
+                return  # moto 5.2.5 answers 500 to ListMapRuns until the execution's worker is set up
             i, e = m["itemCounts"], m["executionCounts"]
             line = (f"    {time.time() - t0:5.0f}s map run {m['status']}: batches succeeded {e['succeeded']}, "
-                    f"failed {e['failed']}, running {e['running']} of {e['total']}; invocations {invocations.count - 1}")
+                    f"failed {e['failed']}, running {e['running']} of {e['total']}; invocations {invocations.count}")
             if line != last[0]:
                 print(line, flush=True)
                 last[0] = line
@@ -358,6 +363,11 @@ def main(argv=None):
         tolerated = float(params["BackfillToleratedFailurePercentage"])
         summary = summarize(items_total, invocations, output, tolerated)
         summary["execution_status"] = d["status"]
+        if d["status"] != "SUCCEEDED":
+            summary["execution_error"] = [d.get("error"), d.get("cause")]
+            print(f"    {d.get('error')}: {d.get('cause')}")
+        m = sfn.describe_map_run(mapRunArn=sfn.list_map_runs(executionArn=ex["executionArn"])["mapRuns"][0]["mapRunArn"])
+        summary["map_run"] = {"status": m["status"], "items": m["itemCounts"], "batches": m["executionCounts"]}
         listed = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="images/")
         summary["objects_in_bucket"] = sum(len(p.get("Contents", [])) for p in listed)
         print_summary(summary)

@@ -17,7 +17,6 @@ sys.path.insert(0, HERE)
 import run  # noqa: E402
 
 PINNED_MOTO = "5.2.5"  # scripts/tools.sh MOTO_VERSION
-PAYLOAD = os.environ.get("BACKFILL_PAYLOAD", "batch")
 
 
 class Engine(unittest.TestCase):
@@ -39,18 +38,16 @@ class Engine(unittest.TestCase):
         self.assertEqual(s["execution_status"], "SUCCEEDED", s)
         self.assertEqual(s["items"], images + 10)
         self.assertEqual(s["batches"], images + 10 - 2, "one-item batches; duplicates are the same batch")
-        if PAYLOAD == "batch":
-            self.assertEqual(code, 0, s)
-            self.assertEqual(s["stored"], {"created": images + 3, "existing": 2}, s)  # flaky ones after a retry; duplicates
-            self.assertEqual(s["failed_by_code"], {"not_found": 3, "unsupported_media_type": 2}, s)
-            self.assertEqual(s["items_in_failed_batches_by_error"], {}, s)
-            self.assertGreaterEqual(s["invocations"], s["batches"] + 3, "the flaky batches were retried")
-        else:
-            # A direct invocation fails on any failed item, with the first code as its errorType.
-            self.assertEqual(s["stored"].get("created"), images, s)
-            self.assertEqual(s["items_in_failed_batches_by_error"].get("not_found"), 3, s)
+        self.assertEqual(code, 0, s)
+        self.assertEqual(s["stored"], {"created": images + 3, "existing": 2}, s)  # flaky ones after a retry; duplicates
+        self.assertEqual(s["failed_by_code"], {"fetch_failed": 3, "unsupported_media_type": 2}, s)
+        self.assertEqual(s["error_answers_by_type"], {"ImageIngest.Transient": 3}, "each flaky batch failed once")
+        self.assertEqual(s["items_in_failed_batches_by_error"], {}, s)
+        self.assertEqual(s["invocations"], s["batches"] + 2 + 3, "duplicates run twice; flaky batches once more")
+        self.assertEqual(s["map_output"], {"batches": s["batches"] + 2}, s)
         self.assertEqual(s["objects_in_bucket"], s["stored"].get("created"), s)
-        self.assertEqual(s["map_output_nulls"], sum(s["items_in_failed_batches_by_error"].values()), s)
+        self.assertEqual(s["map_run"]["batches"]["failed"], sum(s["items_in_failed_batches_by_error"].values()), s)
+        self.assertEqual(s["map_run"]["items"]["total"], s["items"], s)
 
     def test_jsonl_manifest(self):
         code, s = self.backfill("urls.jsonl", 300)

@@ -159,6 +159,7 @@ class ForMoto(unittest.TestCase):
             for key in ["ItemBatcher", "ResultWriter"]:
                 del original["States"][name][key]
             del moto["States"][name]["ItemSelector"]
+            self.assertEqual(moto["States"][name].pop("ResultSelector"), {"batches.$": "States.ArrayLength($)"})
             original["States"][name]["ItemReader"]["ReaderConfig"]["InputType"] = moto["States"][name]["ItemReader"]["ReaderConfig"]["InputType"]
         self.assertEqual(original, moto)
         self.assertEqual(len(self.changes), 5, self.changes)

@@ -15,7 +15,9 @@ Two steps, each a pure function tested by scripts/backfill/test_transform.py:
    - ReaderConfig InputType JSONL (refused at creation): becomes JSON; the runner uploads the
      manifest converted to a JSON array (`jsonl_to_json`) and starts the execution on that copy.
    - ResultWriter (moto writes only an empty manifest.json and replaces the map's output with
-     it): removed, so the map's output keeps every batch's answer; the runner writes the report.
+     it): replaced by `ResultSelector: {"batches.$": "States.ArrayLength($)"}`, which keeps the
+     map's output small as a ResultWriter does (every batch's answer would exceed the 256 KiB
+     state-output limit); the runner writes the report from the answers it saw.
    Everything else (Choice, Pass with States.StringToJson, ItemReader, MaxConcurrencyPath,
    ToleratedFailurePercentagePath, Retry with MaxDelaySeconds and JitterStrategy, the Lambda task)
    is left as the template has it. The changes are returned as a list, which the runner prints.
@@ -162,7 +164,13 @@ def for_moto(definition):
             reader["InputType"] = "JSON"
             changes.append(f"{name}: ReaderConfig InputType JSONL -> JSON (the runner converts the manifest)")
         if state.pop("ResultWriter", None) is not None:
-            changes.append(f"{name}: ResultWriter removed (the runner writes the report)")
+            if "ResultSelector" in state:
+                raise ValueError(f"{name}: ResultSelector and ResultWriter together are not handled")
+            # With a ResultWriter the map's output is a small object; without one it is every
+            # batch's answer, over the 256 KiB state-output limit (States.DataLimitExceeded) on
+            # AWS and on moto alike for a large map run. Keep it small as ResultWriter does.
+            state["ResultSelector"] = {"batches.$": "States.ArrayLength($)"}
+            changes.append(f"{name}: ResultWriter -> ResultSelector {{\"batches.$\": \"States.ArrayLength($)\"}} (the runner writes the report)")
         if isinstance(state.get("ToleratedFailurePercentage"), int):
             state["ToleratedFailurePercentage"] = float(state["ToleratedFailurePercentage"])
             changes.append(f"{name}: ToleratedFailurePercentage written as a float (moto's parser refuses an integer)")
