@@ -159,6 +159,13 @@ class Moto:
         )
 
     def start(self):
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # never leave moto_server running behind a failed start
+            raise
+
+    def _start(self):
         wait_for_port(self.moto_port, 60, self.proc)
         self.proxy.start()
         req = urllib.request.Request(
@@ -184,7 +191,8 @@ class Moto:
         )
 
     def stop(self):
-        self.proxy.stop()
+        if self.proxy.thread.is_alive():
+            self.proxy.stop()
         self.proc.terminate()
         try:
             self.proc.wait(10)
