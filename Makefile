@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps template-lint demo watch invoke deploy bench bench-smoke bench-url bench-upload bench-facts clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill template-lint demo watch invoke deploy backfill probe-moto bench bench-smoke bench-url bench-upload bench-facts clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -28,6 +28,16 @@ test-deps:
 
 test: test-deps template-lint
 	cargo test --workspace
+	$(MAKE) test-backfill
+
+# The backfill state machine: its definition against the template's parameters and the
+# transformation for moto (unit tests), then the template's own definition run on moto's engine
+# over a few hundred URLs (scripts/backfill/, docs/backfills.md). Fails if moto is missing.
+MOTO_PYTHON = $(shell scripts/tools.sh --python moto)
+test-backfill:
+	scripts/tools.sh moto cargo-lambda
+	$(MOTO_PYTHON) scripts/backfill/test_transform.py
+	$(MOTO_PYTHON) scripts/backfill/test_engine.py
 
 # The SAM template: cfn-lint, SAM's own validation, and checkov's security checks (the ones
 # that do not apply are skipped in place in template.yaml, each with its reason).
@@ -43,6 +53,19 @@ demo:
 watch:
 	scripts/tools.sh cargo-lambda
 	cargo lambda watch --bin image-ingest
+
+# A backfill on moto's Step Functions engine: MANIFEST=urls.jsonl or urls.csv (generated, 1,000
+# PNGs on a local origin, when the file does not exist); PARAMS="BackfillMaxConcurrency=8 ...".
+MANIFEST ?= urls.jsonl
+PARAMS ?=
+backfill:
+	scripts/tools.sh moto cargo-lambda
+	$(MOTO_PYTHON) scripts/backfill/run.py --manifest $(MANIFEST) $(foreach p,$(PARAMS),--param $(p))
+
+# What moto's Step Functions does with each Distributed Map feature (docs/backfills.md).
+probe-moto:
+	scripts/tools.sh moto
+	$(MOTO_PYTHON) scripts/backfill/probe_moto.py
 
 invoke:
 	scripts/tools.sh cargo-lambda

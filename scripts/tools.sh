@@ -10,6 +10,8 @@
 #
 # Usage: scripts/tools.sh [cargo-lambda] [moto] [cfn-lint] [checkov] [sam] [arm64]
 #        scripts/tools.sh --bin-dir   (prints the folder to put first on PATH; installs nothing)
+#        scripts/tools.sh --python moto   (prints the python of moto's virtualenv, which has boto3
+#                                          and PyYAML: the backfill scripts run on it; installs nothing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,7 @@ CARGO_LAMBDA_VERSION=1.9.2
 bin_dir=$PWD/.tools/bin
 if [ "${1:-}" = --bin-dir ]; then echo "$bin_dir"; exit 0; fi
 tools_home=${TOOLS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/image-ingest-tools}
+if [ "${1:-}" = --python ] && [ "${2:-}" = moto ]; then echo "$tools_home/moto-$MOTO_VERSION/bin/python"; exit 0; fi
 mkdir -p "$bin_dir" "$tools_home"
 
 # pinned PACKAGE VERSION EXTRAS COMMAND...: a virtualenv holding PACKAGE==VERSION, its
