@@ -12,12 +12,48 @@ pub struct Sniffed {
     pub extension: &'static str,
 }
 
+/// SVG: a text format, stored only when the allow-list names it (it can carry scripts).
+pub const SVG_TYPE: &str = "image/svg+xml";
+
 /// Sniffs the content type from the first bytes; the declared type is never trusted.
 pub fn sniff(bytes: &[u8]) -> Sniffed {
     match infer::get(bytes) {
+        // `infer` knows no SVG; an XML document whose root is <svg> is one.
+        Some(kind) if kind.mime_type() == "text/xml" && is_svg(bytes) => Sniffed { mime: SVG_TYPE, extension: "svg" },
         Some(kind) => Sniffed { mime: kind.mime_type(), extension: kind.extension() },
+        None if is_svg(bytes) => Sniffed { mime: SVG_TYPE, extension: "svg" },
         None => Sniffed { mime: UNKNOWN_TYPE, extension: "bin" },
     }
+}
+
+/// Whether the first element of the document, after an optional byte-order mark, XML
+/// declaration, processing instructions, comments and doctype, is `<svg`.
+fn is_svg(bytes: &[u8]) -> bool {
+    let mut rest = &bytes[..bytes.len().min(4096)];
+    rest = rest.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(rest);
+    loop {
+        rest = rest.trim_ascii_start();
+        let skipped = if rest.starts_with(b"<!--") {
+            after(rest, b"-->")
+        } else if rest.starts_with(b"<?") {
+            after(rest, b"?>")
+        } else if rest.starts_with(b"<!") {
+            after(rest, b">")
+        } else {
+            return rest.starts_with(b"<svg")
+                && rest.get(4).is_some_and(|&b| b.is_ascii_whitespace() || b == b'>' || b == b'/');
+        };
+        match skipped {
+            Some(next) => rest = next,
+            None => return false,
+        }
+    }
+}
+
+/// What follows the first `end` in `bytes`.
+fn after<'a>(bytes: &'a [u8], end: &[u8]) -> Option<&'a [u8]> {
+    let at = memchr::memmem::find(bytes, end)?;
+    Some(&bytes[at + end.len()..])
 }
 
 /// A declared type as if it had been sniffed, for presigned uploads whose bytes are never seen.
@@ -72,18 +108,14 @@ impl ContentTypePolicy {
         Ok(Self { patterns })
     }
 
-    /// Whether `mime` is listed by name, not only through a wildcard.
-    pub fn names(&self, mime: &str) -> bool {
-        self.patterns.iter().any(|p| p.eq_ignore_ascii_case(mime))
-    }
-
-    /// Whether `mime` matches one of the patterns.
+    /// Whether `mime` matches one of the patterns. `image/*` does not cover SVG, which can
+    /// carry scripts: it must be named (or everything allowed with `*/*`).
     pub fn allows(&self, mime: &str) -> bool {
         let mime = mime.to_ascii_lowercase();
         let kind = mime.split('/').next().unwrap_or_default();
         self.patterns.iter().any(|p| match p.split_once('/') {
             Some(("*", "*")) => true,
-            Some((k, "*")) => k == kind,
+            Some((k, "*")) => k == kind && mime != SVG_TYPE,
             _ => *p == mime,
         })
     }
@@ -101,6 +133,28 @@ mod tests {
         assert_eq!(sniff(PNG), Sniffed { mime: "image/png", extension: "png" });
         assert_eq!(sniff(JPEG).mime, "image/jpeg");
         assert_eq!(sniff(b"hello, world").mime, UNKNOWN_TYPE);
+    }
+
+    #[test]
+    fn svg_is_an_xml_document_whose_root_is_svg() {
+        for svg in [
+            &b"<svg xmlns='http://www.w3.org/2000/svg'/>"[..],
+            b"\xEF\xBB\xBF  <?xml version='1.0'?>\n<!-- made by hand -->\n<!DOCTYPE svg>\n<svg>",
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><svg\nwidth='1'>",
+        ] {
+            assert_eq!(sniff(svg), Sniffed { mime: SVG_TYPE, extension: "svg" }, "{}", String::from_utf8_lossy(svg));
+        }
+        for not_svg in [&b"<svgx/>"[..], b"<html><svg/></html>", b"<?xml version='1.0'?><rss/>", b"<!-- <svg>", b"svg"]
+        {
+            assert_ne!(sniff(not_svg).mime, SVG_TYPE, "{}", String::from_utf8_lossy(not_svg));
+        }
+    }
+
+    #[test]
+    fn svg_must_be_named_or_everything_allowed() {
+        assert!(!ContentTypePolicy::parse("image/*").unwrap().allows(SVG_TYPE));
+        assert!(ContentTypePolicy::parse("image/*, image/svg+xml").unwrap().allows(SVG_TYPE));
+        assert!(ContentTypePolicy::parse("*/*").unwrap().allows(SVG_TYPE));
     }
 
     #[test]

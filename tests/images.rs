@@ -462,7 +462,6 @@ const SVG: &[u8] =
     b"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"><rect width=\"10\" height=\"10\"/></svg>";
 
 #[tokio::test]
-#[ignore = "src bug: SVG is never sniffed as image/svg+xml (infer 0.19 has no SVG matcher), so it is refused 415 even when ALLOWED_CONTENT_TYPES names it"]
 async fn an_svg_allowed_by_name_is_stored_without_width_or_height() {
     let server = S3Server::start().await;
     let app = server.app(&[("ALLOWED_CONTENT_TYPES", "image/png,image/svg+xml")]);
@@ -475,6 +474,15 @@ async fn an_svg_allowed_by_name_is_stored_without_width_or_height() {
     let key = format!("{DAY}/logo.svg");
     let meta = metadata(&server, &key).await;
     assert!(!meta.contains_key("width") && !meta.contains_key("height"), "{meta:?}");
+}
+
+#[tokio::test]
+async fn an_svg_is_refused_unless_the_allow_list_names_it() {
+    let server = S3Server::start().await;
+    let err = invoke(&server.app(&[]), item("logo.svg", SVG)).await.expect_err("image/* does not cover SVG");
+    assert_eq!(err.error_type, "unsupported_media_type");
+    assert!(err.error_message.contains("SVG must be listed by name"), "{}", err.error_message);
+    assert!(server.keys().is_empty());
 }
 
 #[tokio::test]

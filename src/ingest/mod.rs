@@ -24,7 +24,7 @@ use tracing::{info, warn};
 
 use crate::body::{Blob, Body};
 use crate::config::Config;
-use crate::content::{ContentTypePolicy, Sniffed, sniff};
+use crate::content::{ContentTypePolicy, SVG_TYPE, Sniffed, sniff};
 use crate::deadline::{DEADLINE_MARGIN, Deadline};
 use crate::error::{IngestError, Result};
 use crate::fetch::Fetcher;
@@ -308,8 +308,10 @@ impl Ingestor {
         let sniffed = sniff(head);
         if !self.rules.allowed.allows(sniffed.mime) {
             let declared = declared.map(|d| format!(" (declared {d})")).unwrap_or_default();
+            let hint =
+                if sniffed.mime == SVG_TYPE { "; SVG must be listed by name in ALLOWED_CONTENT_TYPES" } else { "" };
             return Err(IngestError::UnsupportedMediaType(format!(
-                "the bytes are {}{declared}, which is not an allowed content type",
+                "the bytes are {}{declared}, which is not an allowed content type{hint}",
                 sniffed.mime
             )));
         }
