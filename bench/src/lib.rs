@@ -3,6 +3,7 @@
 //! 127.0.0.1 and sets TCP_NODELAY (a missing one costs 40 ms per request, see FIELD-NOTES).
 
 pub mod origin;
+pub mod png;
 pub mod processes;
 pub mod runtime_api;
 pub mod s3;

@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 /// Size of the repeated block the body is made of.
 const BLOCK: usize = 1024 * 1024;
 
-/// Serves `size` bytes that sniff as PNG at every path.
+/// Serves a PNG of `size` bytes (at least 1 MiB) at every path: a 1x1 image whose size is in
+/// filler chunks of one block each, generated once and sent again and again.
 pub struct BigOrigin {
     pub base: String,
     task: tokio::task::JoinHandle<()>,
@@ -26,26 +27,17 @@ impl Drop for BigOrigin {
 
 impl BigOrigin {
     pub async fn start(size: u64) -> Self {
-        let mut block = vec![0u8; BLOCK];
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        for chunk in block.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
-        }
-        block[..8].copy_from_slice(b"\x89PNG\r\n\x1a\n");
-        let block = Bytes::from(block);
+        let layout = Layout::new(size);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
                 let _ = socket.set_nodelay(true);
-                let block = block.clone();
+                let layout = layout.clone();
                 let service = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
-                    let block = block.clone();
-                    async move { Ok::<_, Infallible>(body(block, size)) }
+                    let layout = layout.clone();
+                    async move { Ok::<_, Infallible>(body(layout)) }
                 });
                 tokio::spawn(
                     hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service),
@@ -60,16 +52,47 @@ impl BigOrigin {
     }
 }
 
-fn body(block: Bytes, size: u64) -> Response<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
-    let chunks = size.div_ceil(BLOCK as u64);
-    let stream = futures::stream::iter((0..chunks).map(move |i| {
-        let len = (size - i * BLOCK as u64).min(BLOCK as u64) as usize;
-        Ok::<_, Infallible>(Frame::data(block.slice(..len)))
-    }));
+/// The pieces of a [`BigOrigin`] body: head, `blocks` whole filler chunks, one filler chunk of
+/// the remainder, tail.
+#[derive(Clone)]
+struct Layout {
+    head: Bytes,
+    block: Bytes,
+    blocks: u64,
+    last: Bytes,
+    tail: Bytes,
+    size: u64,
+}
+
+impl Layout {
+    fn new(size: u64) -> Self {
+        let overhead = crate::png::OVERHEAD as u64;
+        assert!(size >= BLOCK as u64, "a BigOrigin body is at least {BLOCK} bytes");
+        // The last filler chunk takes what whole blocks leave, at least its 12 bytes of framing.
+        let blocks = (size - overhead - 12) / BLOCK as u64;
+        let last = (size - overhead - blocks * BLOCK as u64) as usize;
+        Self {
+            head: Bytes::from(crate::png::head()),
+            block: Bytes::from(crate::png::filler(BLOCK, 1)),
+            blocks,
+            last: Bytes::from(crate::png::filler(last, 2)),
+            tail: Bytes::from(crate::png::tail()),
+            size,
+        }
+    }
+}
+
+fn body(layout: Layout) -> Response<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
+    let size = layout.size;
+    let Layout { head, block, blocks, last, tail, .. } = layout;
+    let pieces = std::iter::once(head)
+        .chain((0..blocks).map(move |_| block.clone()))
+        .chain([last, tail])
+        .map(|piece| Ok::<_, Infallible>(Frame::data(piece)));
     Response::builder()
         .header("content-type", "image/png")
         .header("content-length", size.to_string())
-        .body(BodyExt::boxed(StreamBody::new(stream)))
+        .body(BodyExt::boxed(StreamBody::new(futures::stream::iter(pieces))))
         .unwrap()
 }
 

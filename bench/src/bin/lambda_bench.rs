@@ -124,18 +124,9 @@ async fn main() {
     }
 }
 
-/// A 64 KiB PNG-prefixed body, base64 as API Gateway v2 sends binary.
+/// A 64 KiB PNG, base64 as API Gateway v2 sends binary.
 fn png_payload() -> String {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    while bytes.len() < PAYLOAD_BYTES {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(PAYLOAD_BYTES);
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    base64::engine::general_purpose::STANDARD.encode(bench::png::png(PAYLOAD_BYTES, 1))
 }
 
 fn api_event(payload: &str, name: &str) -> Bytes {
@@ -247,7 +238,7 @@ const SQS_BATCH: usize = 10;
 /// process with the function's default `BATCH_CONCURRENCY`.
 async fn sqs_concurrency(ours: &Contender, endpoint: &str) -> Option<SqsTimes> {
     let api = &mut RuntimeApi::start().await;
-    let origin = SlowOrigin::start(ORIGIN_DELAY, Bytes::from_static(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")).await;
+    let origin = SlowOrigin::start(ORIGIN_DELAY, Bytes::from(bench::png::png(1024, 2))).await;
     let process = spawn_with_private(ours, endpoint, api);
     let batch = |count: usize, tag: &str| {
         let records: Vec<Value> = (0..count)

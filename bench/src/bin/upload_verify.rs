@@ -41,6 +41,8 @@ async fn main() {
         .env("BUCKET_NAME", BUCKET)
         .env("KEY_PREFIX", "images/")
         .env("MAX_OBJECT_BYTES", (size * 2).min(5 << 30).to_string())
+        // A GiB of raw RGB declares more pixels than the default cap, which is not measured here.
+        .env("MAX_PIXELS", "10000000000")
         .stdout(Stdio::null())
         .spawn()
         .expect("the image-ingest binary is built (make bench-upload builds it)");
