@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill template-lint demo watch invoke deploy backfill probe-moto bench bench-smoke bench-url bench-upload bench-facts clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill template-lint demo watch invoke deploy backfill probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-facts clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -95,10 +95,18 @@ bench-smoke:
 	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_WARM=3 $(TARGET_DIR)/debug/lambda-bench
 	BENCH_PROFILE=debug BENCH_URL_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/url-stream
 	BENCH_PROFILE=debug BENCH_UPLOAD_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/upload-verify
+	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_BACKFILL_URLS=300 BENCH_BACKFILL_CONCURRENCY=10 \
+		BENCH_ROUNDS=2 $(TARGET_DIR)/debug/backfill
 
 bench-url:
 	cargo build --release -p image-ingest -p bench
 	$(TARGET_DIR)/release/url-stream
+
+# 10,000 URLs in Distributed Map batches through the function, against a Python handler
+# (aiohttp + boto3) at the same concurrency: images/s, peak RSS, cost per million on Lambda.
+bench-backfill:
+	cargo build --release -p image-ingest -p bench
+	env $$(bench/setup.sh) BENCH_OUT=bench $(TARGET_DIR)/release/backfill
 
 # A 1 GiB staged object verified and promoted, against a bare GetObject that only reads it.
 bench-upload:

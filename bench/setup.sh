@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make bench` needs and prints the settings for the harness:
-# stunnel4 (Debian), awslambdaric and boto3 in a venv (PyPI), and a CA of the bench's own in
-# the system trust store with a certificate for 127.0.0.1 that stunnel serves.
+# stunnel4 (Debian), awslambdaric, boto3 and aiohttp (for the backfill peer) in a venv (PyPI),
+# and a CA of the bench's own in the system trust store with a certificate for 127.0.0.1 that
+# stunnel serves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=$(scripts/target-dir.sh)
@@ -20,6 +21,11 @@ fi
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check awslambdaric boto3 >&2
+fi
+# bench/peer/backfill.py fetches with aiohttp; added to a venv made before it was needed.
+aiohttp_version=3.14.5
+if ! "$venv/bin/python" -c "import aiohttp, sys; sys.exit(aiohttp.__version__ != '$aiohttp_version')" 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "aiohttp==$aiohttp_version" >&2
 fi
 
 ca_name=image-ingest-bench-ca
