@@ -59,6 +59,8 @@ pub struct Staged {
     pub sha256_hex: String,
     /// Its size in bytes.
     pub size: u64,
+    /// The version that was read and hashed (S3's ETag), which the copy must match.
+    pub version: Option<String>,
 }
 
 /// The first bytes of a stream, and the rest of it if it goes on.

@@ -198,3 +198,43 @@ async fn sample_notifications_outside_the_staging_prefix_are_acknowledged_and_ig
     assert_eq!(own["ignored"], 1);
     assert_eq!(server.keys(), ["images/2026/11/25/101500/own-write.png"]);
 }
+
+#[tokio::test]
+async fn a_staged_object_larger_than_a_range_is_read_in_ranges_and_promoted_intact() {
+    let server = S3Server::start().await;
+    // Two whole 8 MiB ranges and a part of a third.
+    let bytes = png_padded(4, 20 * 1024 * 1024 + 12_345);
+    stage(&server, STAGED, &bytes).await;
+    let answer = invoke(&app(&server), notice(STAGED)).await.unwrap();
+    assert_eq!(answer["stored"][0]["sha256"], sha256(&bytes), "{answer}");
+    assert_eq!(answer["stored"][0]["size"], bytes.len());
+    let object = server.client().get_object().bucket(BUCKET).key(FINAL).send().await.unwrap();
+    assert_eq!(object.metadata().unwrap()["sha256"], sha256(&bytes));
+    assert!(object.body.collect().await.unwrap().into_bytes() == bytes, "every byte promoted in order");
+    assert_eq!(server.keys(), [FINAL]);
+}
+
+#[tokio::test]
+async fn a_staged_object_replaced_after_its_check_is_never_promoted_unchecked() {
+    let server = S3Server::start().await;
+    let proxy = FaultProxy::start(&server.endpoint).await;
+    let app = image_ingest::App::new(&config(&[("KEY_PREFIX", "images/")]), &sdk_config(&proxy.endpoint, SECRET_KEY));
+    let (checked, replacement) = (png(1), png(2));
+    stage(&server, STAGED, &checked).await;
+    // HeadBucket and GetObject pass; the CopyObject waits while another writer replaces the
+    // staged object (the drop folder lets any tool write there).
+    proxy.schedule(&[Fault::Pass, Fault::Pass, Fault::Hold]);
+    let (result, ()) = tokio::join!(invoke(&app, notice(STAGED)), async {
+        proxy.held().await;
+        stage(&server, STAGED, &replacement).await;
+        proxy.release();
+    });
+    let failed = result.unwrap_err();
+    assert_eq!(failed.error_type, "storage_error", "retried, so the new bytes get checked: {failed:?}");
+    assert!(failed.error_message.contains("changed after it was checked"), "{}", failed.error_message);
+    assert_eq!(server.keys(), [STAGED], "nothing promoted; the new version waits for the retry");
+    // The retry (or the replacement's own notification) checks and promotes the new bytes.
+    let answer = invoke(&app, notice(STAGED)).await.unwrap();
+    assert_eq!(answer["stored"][0]["sha256"], sha256(&replacement), "{answer}");
+    assert_eq!(server.keys(), [FINAL]);
+}

@@ -100,6 +100,7 @@ impl Ingestor {
     ) -> Result<StoredObject> {
         let limit = self.rules.max_object_bytes;
         check_size(stored.size, limit)?;
+        let version = stored.version;
         let head = read_head(limited(stored.body, limit), HEAD_BYTES).await?;
         let sniffed = self.sniff_allowed(&head.bytes, None)?;
         // An image's header may sit after large metadata: read as much as a URL item's head.
@@ -126,7 +127,7 @@ impl Ingestor {
             let body = self.restage(key, sniffed.mime, sha256_hex).await?;
             return self.write(&target, &sniffed, &name, body, Origin::Restaged(key.to_owned())).await;
         }
-        let staged = Staged { key: key.to_owned(), sha256_hex, size };
+        let staged = Staged { key: key.to_owned(), sha256_hex, size, version };
         self.write(&target, &sniffed, &name, Body::Staged(staged.clone()), Origin::Staged(staged)).await
     }
 

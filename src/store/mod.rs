@@ -80,6 +80,8 @@ pub struct StoredBytes {
     pub size: u64,
     /// The bytes, chunk by chunk.
     pub body: crate::body::ByteStream,
+    /// The version read (S3's ETag): a promotion copies only this version.
+    pub version: Option<String>,
 }
 
 /// What verified uploads need from the staging area.

@@ -30,6 +30,15 @@ pub enum Fault {
     Latency(u64),
     /// Answer 404 NoSuchBucket, as if the bucket had been deleted.
     NoSuchBucket,
+    /// Park it until [`FaultProxy::release`], then forward it: a test acts in between.
+    Hold,
+}
+
+/// Where a held request waits: `arrived` is signalled when one is parked, `release` lets it go.
+#[derive(Default)]
+struct Gate {
+    arrived: tokio::sync::Notify,
+    release: tokio::sync::Notify,
 }
 
 pub struct FaultProxy {
@@ -38,6 +47,7 @@ pub struct FaultProxy {
     /// Multipart uploads S3 created whose CreateMultipartUpload answer the proxy dropped: the
     /// client never learned their ids, so only a lifecycle rule can clean them up.
     orphans: Arc<Mutex<Vec<String>>>,
+    gate: Arc<Gate>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -57,17 +67,23 @@ impl FaultProxy {
         let writes = Arc::new(tokio::sync::Mutex::new(()));
         let orphans: Arc<Mutex<Vec<String>>> = Arc::default();
         let lost = orphans.clone();
+        let gate: Arc<Gate> = Arc::default();
+        let held = gate.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
                 socket.set_nodelay(true).unwrap();
-                let (queue, client, upstream, writes, lost) =
-                    (queue.clone(), client.clone(), upstream.clone(), writes.clone(), lost.clone());
+                let (queue, client, upstream, writes, lost, held) =
+                    (queue.clone(), client.clone(), upstream.clone(), writes.clone(), lost.clone(), held.clone());
                 let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                     let fault = queue.lock().unwrap().pop_front().unwrap_or(Fault::Pass);
-                    let (client, upstream, writes, lost) =
-                        (client.clone(), upstream.clone(), writes.clone(), lost.clone());
+                    let (client, upstream, writes, lost, held) =
+                        (client.clone(), upstream.clone(), writes.clone(), lost.clone(), held.clone());
                     async move {
+                        if fault == Fault::Hold {
+                            held.arrived.notify_one();
+                            held.release.notified().await;
+                        }
                         let _one_at_a_time =
                             if req.method() == hyper::Method::GET || req.method() == hyper::Method::HEAD {
                                 None
@@ -82,12 +98,24 @@ impl FaultProxy {
                 );
             }
         });
-        Self { endpoint, schedule, orphans, task }
+        Self { endpoint, schedule, orphans, gate, task }
     }
 
     /// Ids of uploads whose creation answer was dropped.
     pub fn orphaned_uploads(&self) -> Vec<String> {
         self.orphans.lock().unwrap().clone()
+    }
+
+    /// Waits until a request scheduled as [`Fault::Hold`] is parked.
+    pub async fn held(&self) {
+        tokio::time::timeout(Duration::from_secs(30), self.gate.arrived.notified())
+            .await
+            .expect("a request reached the proxy's Hold within 30 s");
+    }
+
+    /// Lets the parked request go on to S3.
+    pub fn release(&self) {
+        self.gate.release.notify_one();
     }
 
     /// Replaces the schedule.
@@ -121,7 +149,7 @@ async fn handle(
         Fault::NoSuchBucket => return Ok(error(404, "NoSuchBucket")),
         Fault::ResetBefore => return reset(),
         Fault::Latency(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        Fault::Pass | Fault::ResetAfter => {}
+        Fault::Pass | Fault::ResetAfter | Fault::Hold => {}
     }
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();

@@ -2,6 +2,7 @@
 //! checks that tell "already there" from "someone else's" and "lost answer" from "failed".
 
 mod multipart;
+mod read;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -243,12 +244,26 @@ impl S3Store {
                 .metadata_directive(MetadataDirective::Replace)
                 .content_type(&place.content_type)
                 .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                .set_copy_source_if_match(staged.version.clone())
                 .set_metadata(Some(metadata_with_digest(&place.metadata, &staged.sha256_hex)))
                 .set_expected_bucket_owner(self.expected_owner.clone())
                 .set_expected_source_bucket_owner(self.expected_owner.clone());
             async move { request.send().await.map(|_| ()) }
         })
         .await;
+        // 412 says the key is taken, or that the staged object is no longer the version that
+        // was checked (replaced meanwhile): then nothing is at the key, and the retry reads
+        // the new version through every check.
+        if let Err(err) = &result
+            && is_precondition_failed(err)
+            && staged.version.is_some()
+            && self.head(&place.key, false).await?.is_none()
+        {
+            return Err(IngestError::storage(format!(
+                "{} changed after it was checked; it is read again on the retry",
+                staged.key
+            )));
+        }
         self.settle_write("CopyObject", place, &staged.sha256_hex, None, result).await
     }
 
@@ -318,27 +333,18 @@ impl ObjectWriter for S3Store {
 #[async_trait]
 impl Staging for S3Store {
     async fn read(&self, key: &str) -> Result<Option<StoredBytes>> {
-        let request = self.client.get_object().bucket(&self.bucket).key(key);
-        match request.set_expected_bucket_owner(self.expected_owner.clone()).send().await {
-            Ok(object) => {
-                let size = object.content_length().unwrap_or_default().max(0) as u64;
-                let key = key.to_owned();
-                let body = futures::stream::unfold(Some(object.body), move |body| {
-                    let key = key.clone();
-                    async move {
-                        let mut body = body?;
-                        match body.try_next().await {
-                            Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
-                            Ok(None) => None,
-                            Err(err) => {
-                                Some((Err(IngestError::storage_from(format!("reading {key} failed"), err)), None))
-                            }
-                        }
-                    }
-                });
-                Ok(Some(StoredBytes { size, body: futures::StreamExt::boxed(futures::StreamExt::fuse(body)) }))
+        let target = read::ReadTarget {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            expected_owner: self.expected_owner.clone(),
+        };
+        match target.first().await {
+            Ok(Some(first)) => {
+                let (size, version) = (first.size, first.etag.clone());
+                Ok(Some(StoredBytes { size, version, body: target.stream(first) }))
             }
-            Err(err) if status(&err) == Some(404) => Ok(None),
+            Ok(None) => Ok(None),
             Err(err) => Err(self.write_error("GetObject", key, err)),
         }
     }
