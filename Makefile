@@ -95,15 +95,16 @@ bench-smoke:
 	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_WARM=3 $(TARGET_DIR)/debug/lambda-bench
 	BENCH_PROFILE=debug BENCH_URL_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/url-stream
 	BENCH_PROFILE=debug BENCH_UPLOAD_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/upload-verify
-	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_BACKFILL_URLS=300 BENCH_BACKFILL_CONCURRENCY=10 \
-		BENCH_ROUNDS=2 $(TARGET_DIR)/debug/backfill
+	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_BACKFILL_URLS=300 BENCH_BACKFILL_CAPPED_URLS=100 \
+		BENCH_BACKFILL_CONCURRENCY=10 BENCH_ROUNDS=2 $(TARGET_DIR)/debug/backfill
 
 bench-url:
 	cargo build --release -p image-ingest -p bench
 	$(TARGET_DIR)/release/url-stream
 
 # 10,000 URLs in Distributed Map batches through the function, against a Python handler
-# (aiohttp + boto3) at the same concurrency: images/s, peak RSS, cost per million on Lambda.
+# (aiohttp + boto3) at the same concurrency, then 2,000 more with each confined to Lambda's CPU
+# share by a cgroup (needs root): images/s, peak RSS, cost per million on Lambda.
 bench-backfill:
 	cargo build --release -p image-ingest -p bench
 	env $$(bench/setup.sh) BENCH_OUT=bench $(TARGET_DIR)/release/backfill

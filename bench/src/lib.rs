@@ -2,6 +2,7 @@
 //! streaming origin, process memory readings and summary statistics. Every socket is on
 //! 127.0.0.1 and sets TCP_NODELAY (a missing one costs 40 ms per request, see FIELD-NOTES).
 
+pub mod cpu_share;
 pub mod origin;
 pub mod png;
 pub mod processes;

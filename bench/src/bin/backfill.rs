@@ -9,19 +9,25 @@
 //! Reports images per second per instance, peak RSS, CPU time per image, the Lambda memory size
 //! each needs and the cost per million images at Lambda's arm64 price, with the two targets:
 //! throughput at least 1.5x the Python reference's, cost per million at most a third of it.
+//! Each concurrency is measured twice: first with all the CPU this machine gives, then with
+//! fresh instances each confined by a cgroup to the CPU share Lambda gives its memory size
+//! (memory / 1,769 MB of one vCPU). The second decides the targets, which are about a function
+//! instance on Lambda; when cgroups cannot be used, the report says so and judges nothing.
 //!
 //! Settings (environment): BENCH_BACKFILL_URLS (10000 images per contender and concurrency),
-//! BENCH_BACKFILL_BATCH (100 items per batch), BENCH_BACKFILL_CONCURRENCY (`10,50`: the
-//! concurrencies compared, each with fresh processes), BENCH_ROUNDS (5), BENCH_PROFILE
-//! (`release`; `debug` for the smoke run), BENCH_PYTHON (the venv's interpreter, from
-//! bench/setup.sh), BENCH_OUT (folder for RESULTS-backfill.md; unset: print only),
-//! BENCH_VERBOSE (show the contenders' output).
+//! BENCH_BACKFILL_CAPPED_URLS (2000 more on Lambda's CPU share), BENCH_BACKFILL_BATCH (100
+//! items per batch), BENCH_BACKFILL_CONCURRENCY (`10,50`: the concurrencies compared, each with
+//! fresh processes), BENCH_ROUNDS (5), BENCH_PROFILE (`release`; `debug` for the smoke run),
+//! BENCH_PYTHON (the venv's interpreter, from bench/setup.sh), BENCH_OUT (folder for
+//! RESULTS-backfill.md; unset: print only), BENCH_VERBOSE (show the contenders' output).
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bench::cpu_share::{self, CpuShare, Hierarchy, Throttling};
 use bench::origin::{ImageOrigin, png_image};
 use bench::processes::{Running, binaries};
 use bench::runtime_api::{Answer, RuntimeApi};
@@ -76,7 +82,11 @@ impl Kind {
 /// One running instance of a contender and what it measured.
 struct Instance {
     kind: Kind,
-    process: Running,
+    pid: u32,
+    /// The process while it runs free; `None` once [`Self::confine`] handed it to `share`.
+    process: Option<Running>,
+    /// Holds the process once confined; dropping it ends the process, then removes the cgroup.
+    share: Option<CpuShare>,
     api: RuntimeApi,
     cold_start: Duration,
     images: u64,
@@ -84,8 +94,30 @@ struct Instance {
     round_rates: Vec<f64>,
     peak_in_flight: u64,
     cpu_start: f64,
-    cpu: f64,
-    rss: u64,
+}
+
+impl Instance {
+    /// Moves the process into `share`'s cgroup; the share holds it from then on, also on error.
+    fn confine(&mut self, mut share: CpuShare) -> Result<(), String> {
+        let result = share.confine(self.process.take().expect("the process runs free until confined"));
+        self.share = Some(share);
+        result
+    }
+
+    /// What it measured so far, with its peak RSS and CPU time read now.
+    fn outcome(&self, concurrency: usize) -> Outcome {
+        Outcome {
+            kind: self.kind,
+            concurrency,
+            images: self.images,
+            busy: self.busy,
+            round_rates: self.round_rates.clone(),
+            cold_start: self.cold_start,
+            peak_in_flight: self.peak_in_flight,
+            cpu: cpu_seconds(self.pid) - self.cpu_start,
+            rss: peak_rss(self.pid).unwrap_or(0),
+        }
+    }
 }
 
 /// What the report needs of one contender at one concurrency.
@@ -116,12 +148,40 @@ impl Outcome {
         ((wanted / MEMORY_STEP_MB as f64).ceil() as u64 * MEMORY_STEP_MB).max(128)
     }
 
-    /// Images per second on Lambda at [`Self::memory_mb`] when the CPU share caps it: at most
-    /// the rate measured here, at most the share's CPU seconds over the CPU time per image.
-    fn lambda_rate(&self) -> f64 {
-        let share = self.memory_mb() as f64 / MB_PER_VCPU;
-        self.rate().min(share / self.cpu_per_image())
+    /// The lowest and highest round's rate.
+    fn round_range(&self) -> (f64, f64) {
+        self.round_rates.iter().fold((f64::MAX, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)))
     }
+}
+
+/// One contender measured on Lambda's CPU share: a fresh instance confined to the share of the
+/// memory size its unconstrained run needs.
+struct Capped {
+    outcome: Outcome,
+    /// From the unconstrained run's peak RSS: what the instance is priced at and its share is for.
+    memory_mb: u64,
+    share: f64,
+    hierarchy: Hierarchy,
+    throttling: Throttling,
+}
+
+impl Capped {
+    /// Whether the peak RSS on the share still fits the memory size the share was set for.
+    fn fits(&self) -> bool {
+        self.outcome.rss <= self.memory_mb * 1024 * 1024
+    }
+
+    fn cost_per_million(&self, batch: usize) -> f64 {
+        cost_per_million(self.outcome.rate(), self.memory_mb, batch)
+    }
+}
+
+/// Both contenders at one concurrency (the function first): unconstrained, then on Lambda's CPU
+/// share, or why that could not be measured.
+struct Comparison {
+    concurrency: usize,
+    free: Vec<Outcome>,
+    capped: Result<Vec<Capped>, String>,
 }
 
 /// Dollars per million images for one instance at `rate` images per second.
@@ -130,9 +190,22 @@ fn cost_per_million(rate: f64, memory_mb: u64, batch: usize) -> f64 {
     seconds * (memory_mb as f64 / 1024.0) * ARM64_GB_SECOND + (1_000_000.0 / batch as f64) * PRICE_PER_REQUEST
 }
 
+/// What every phase shares: the servers, the contenders' programs, the batches and rounds.
+struct Bench {
+    s3: S3Server,
+    origin: ImageOrigin,
+    function: PathBuf,
+    python: String,
+    root: PathBuf,
+    batch: usize,
+    rounds: u64,
+}
+
 #[tokio::main]
 async fn main() {
     let urls: u64 = setting("BENCH_BACKFILL_URLS", "10000").parse().expect("BENCH_BACKFILL_URLS is a number");
+    let capped_urls: u64 =
+        setting("BENCH_BACKFILL_CAPPED_URLS", "2000").parse().expect("BENCH_BACKFILL_CAPPED_URLS is a number");
     let batch: usize = setting("BENCH_BACKFILL_BATCH", "100").parse().expect("BENCH_BACKFILL_BATCH is a number");
     let rounds: u64 = setting("BENCH_ROUNDS", "5").parse().expect("BENCH_ROUNDS is a number");
     let concurrencies: Vec<usize> = setting("BENCH_BACKFILL_CONCURRENCY", "10,50")
@@ -140,73 +213,210 @@ async fn main() {
         .map(|c| c.trim().parse().expect("BENCH_BACKFILL_CONCURRENCY is a list of numbers"))
         .collect();
     let profile = setting("BENCH_PROFILE", "release");
-    let python = setting("BENCH_PYTHON", "python3");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let function = binaries(&profile).join("image-ingest");
     assert!(function.is_file(), "{} is not built: run make bench-backfill", function.display());
-    assert!(urls >= rounds && rounds > 0 && batch > 0, "at least one URL per round");
+    assert!(urls >= rounds && capped_urls >= rounds && rounds > 0 && batch > 0, "at least one URL per round");
     check_png();
 
     let load_before = uptime();
-    let s3 = S3Server::start(&[BUCKET]).await;
-    let origin = ImageOrigin::start(ORIGIN_DELAY, IMAGE_BYTES).await;
+    let bench = Bench {
+        s3: S3Server::start(&[BUCKET]).await,
+        origin: ImageOrigin::start(ORIGIN_DELAY, IMAGE_BYTES).await,
+        function,
+        python: setting("BENCH_PYTHON", "python3"),
+        root,
+        batch,
+        rounds,
+    };
     println!(
-        "backfill: {urls} distinct {} KiB PNGs per contender and concurrency, origin latency {} ms, \
-         batches of {batch}, {rounds} alternating rounds, concurrency {concurrencies:?}, {profile} build",
+        "backfill: {urls} distinct {} KiB PNGs per contender and concurrency, then {capped_urls} on Lambda's \
+         CPU share, origin latency {} ms, batches of {batch}, {rounds} alternating rounds, concurrency \
+         {concurrencies:?}, {profile} build",
         IMAGE_BYTES / 1024,
         ORIGIN_DELAY.as_millis()
     );
     println!("load: {load_before}");
 
-    let mut outcomes = Vec::new();
+    let mut comparisons = Vec::new();
     for &concurrency in &concurrencies {
-        let mut instances = Vec::new();
-        for kind in [Kind::Function, Kind::Python] {
-            instances.push(start(kind, concurrency, &function, &python, &root, &s3, &origin).await);
+        let free = bench.free_phase(concurrency, 0..urls).await;
+        // Images the first phase did not fetch, so that every image stays distinct.
+        let capped = bench.capped_phase(concurrency, &free, urls..urls + capped_urls).await;
+        if let Err(why) = &capped {
+            println!("  concurrency {concurrency}: the phase on Lambda's CPU share was NOT run: {why}");
         }
-        let per_round = urls.div_ceil(rounds);
-        for round in 0..rounds {
-            let range = (round * per_round)..((round + 1) * per_round).min(urls);
-            // Alternate who goes first, so that a drift in the machine's load favours neither.
-            let order: Vec<usize> = if round % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
-            let mut line = format!("  concurrency {concurrency}, round {}/{rounds}:", round + 1);
-            for i in order {
-                let instance = &mut instances[i];
-                let (count, elapsed) = run_round(instance, &s3, &origin, range.clone(), batch).await;
-                instance.images += count;
-                instance.busy += elapsed;
-                let rate = count as f64 / elapsed.as_secs_f64();
-                instance.round_rates.push(rate);
-                let _ = write!(line, " {} {rate:.0}/s", instance.kind.name());
-                s3.empty(BUCKET);
-            }
-            println!("{line}");
-        }
-        for mut instance in instances {
-            instance.rss = peak_rss(instance.process.0.id()).unwrap_or(0);
-            instance.cpu = cpu_seconds(instance.process.0.id()) - instance.cpu_start;
-            outcomes.push(Outcome {
-                kind: instance.kind,
-                concurrency,
-                images: instance.images,
-                busy: instance.busy,
-                round_rates: instance.round_rates,
-                cold_start: instance.cold_start,
-                peak_in_flight: instance.peak_in_flight,
-                cpu: instance.cpu,
-                rss: instance.rss,
-            });
-        }
+        comparisons.push(Comparison { concurrency, free, capped });
     }
     let load_after = uptime();
 
-    let report = report(&outcomes, urls, batch, rounds, &profile);
+    let report = report(&comparisons, urls, capped_urls, batch, rounds, &profile);
     println!("\n{report}");
     println!("load: {load_after}");
     if let Ok(out) = std::env::var("BENCH_OUT") {
         let path = PathBuf::from(out).join("RESULTS-backfill.md");
         std::fs::write(&path, results_page(&report, &load_before, &load_after)).unwrap();
         println!("written: {}", path.display());
+    }
+}
+
+impl Bench {
+    /// Fresh instances of both contenders, with all the CPU this machine gives them, over `images`.
+    async fn free_phase(&self, concurrency: usize, images: Range<u64>) -> Vec<Outcome> {
+        let mut instances = Vec::new();
+        for kind in [Kind::Function, Kind::Python] {
+            instances.push(self.start(kind, concurrency).await);
+        }
+        self.run_rounds(&mut instances, concurrency, images, "").await;
+        instances.iter().map(|i| i.outcome(concurrency)).collect()
+    }
+
+    /// Fresh instances of both contenders, each moved after its cold start into a cgroup of its
+    /// own that allows the share of one CPU Lambda gives the memory size `free` says it needs,
+    /// over `images`.
+    async fn capped_phase(
+        &self,
+        concurrency: usize,
+        free: &[Outcome],
+        images: Range<u64>,
+    ) -> Result<Vec<Capped>, String> {
+        // Both cgroups first: when cgroups cannot be used, no process starts.
+        let shares: Vec<CpuShare> =
+            free.iter().map(|o| CpuShare::new(o.memory_mb() as f64 / MB_PER_VCPU)).collect::<Result<_, _>>()?;
+        let mut instances = Vec::new();
+        for (o, share) in free.iter().zip(shares) {
+            let mut instance = self.start(o.kind, concurrency).await;
+            instance.confine(share)?;
+            instances.push(instance);
+        }
+        self.run_rounds(&mut instances, concurrency, images, " on Lambda's CPU share").await;
+        // Read before the instances drop: dropping them removes their cgroups.
+        Ok(instances
+            .iter()
+            .zip(free)
+            .map(|(instance, o)| {
+                let share = instance.share.as_ref().expect("confined");
+                Capped {
+                    outcome: instance.outcome(concurrency),
+                    memory_mb: o.memory_mb(),
+                    share: share.share(),
+                    hierarchy: share.hierarchy(),
+                    throttling: share.throttling(),
+                }
+            })
+            .collect())
+    }
+
+    /// The images numbered `images` through every instance, in alternating rounds.
+    async fn run_rounds(&self, instances: &mut [Instance], concurrency: usize, images: Range<u64>, phase: &str) {
+        let rounds = self.rounds;
+        let per_round = (images.end - images.start).div_ceil(rounds);
+        for round in 0..rounds {
+            let from = images.start + round * per_round;
+            let range = from..(from + per_round).min(images.end);
+            // Alternate who goes first, so that a drift in the machine's load favours neither.
+            let order: Vec<usize> =
+                if round % 2 == 0 { (0..instances.len()).collect() } else { (0..instances.len()).rev().collect() };
+            let mut line = format!("  concurrency {concurrency}{phase}, round {}/{rounds}:", round + 1);
+            for i in order {
+                let instance = &mut instances[i];
+                let (count, elapsed) = self.run_round(instance, range.clone()).await;
+                instance.images += count;
+                instance.busy += elapsed;
+                let rate = count as f64 / elapsed.as_secs_f64();
+                instance.round_rates.push(rate);
+                let _ = write!(line, " {} {rate:.0}/s", instance.kind.name());
+                self.s3.empty(BUCKET);
+            }
+            println!("{line}");
+        }
+    }
+
+    /// Starts one instance and answers its cold start with a batch of one image (not counted).
+    async fn start(&self, kind: Kind, concurrency: usize) -> Instance {
+        let api = RuntimeApi::start().await;
+        let mut command = match kind {
+            Kind::Function => Command::new(&self.function),
+            Kind::Python => {
+                let mut command = Command::new(&self.python);
+                let dir = self.root.join("bench/peer");
+                command.args(["-m", "awslambdaric", "backfill.handler"]).current_dir(&dir).env("PYTHONPATH", &dir);
+                command
+            }
+        };
+        let verbose = std::env::var("BENCH_VERBOSE").is_ok();
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.s3.env())
+            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+            .env("BUCKET_NAME", BUCKET)
+            .env("BATCH_CONCURRENCY", concurrency.to_string())
+            // The origin is one host: the per-host bound must not be the tighter one.
+            .env("FETCH_MAX_PER_HOST", concurrency.to_string())
+            .env("FETCH_ALLOW_PRIVATE", "loopback") // the origin is on loopback; nothing private opens
+            .stdout(if verbose { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if verbose { Stdio::inherit() } else { Stdio::null() });
+        let started = Instant::now();
+        let process = Running(command.spawn().unwrap_or_else(|e| panic!("{} starts: {e}", kind.name())));
+        let mut instance = Instance {
+            kind,
+            pid: process.0.id(),
+            process: Some(process),
+            share: None,
+            api,
+            cold_start: Duration::ZERO,
+            images: 0,
+            busy: Duration::ZERO,
+            round_rates: Vec::new(),
+            peak_in_flight: 0,
+            cpu_start: 0.0,
+        };
+        instance.api.push(event(kind, &self.origin, u64::MAX - 1..u64::MAX));
+        let answer = tokio::time::timeout(Duration::from_secs(60), instance.api.answer()).await.unwrap_or_else(|_| {
+            panic!("{} answered its first batch within 60 s (BENCH_VERBOSE=1 shows why)", kind.name())
+        });
+        instance.cold_start = started.elapsed();
+        check(kind, &answer, 1);
+        self.origin.in_flight.reset();
+        self.s3.empty(BUCKET);
+        // The steady state only: the cold start's CPU time is not counted per image.
+        instance.cpu_start = cpu_seconds(instance.pid);
+        instance
+    }
+
+    /// Sends the images numbered `range` in batches, one after another; the images and the
+    /// time taken. Checks every answer and that one stored object holds the origin's bytes.
+    async fn run_round(&self, instance: &mut Instance, range: Range<u64>) -> (u64, Duration) {
+        let kind = instance.kind;
+        let mut last_key = None;
+        let started = Instant::now();
+        let mut at = range.start;
+        while at < range.end {
+            let end = (at + self.batch as u64).min(range.end);
+            instance.api.push(event(kind, &self.origin, at..end));
+            let answer = tokio::time::timeout(Duration::from_secs(600), instance.api.answer())
+                .await
+                .unwrap_or_else(|_| panic!("{} answered a batch within 600 s", kind.name()));
+            let stored = check(kind, &answer, (end - at) as usize);
+            last_key = Some((end - 1, stored));
+            at = end;
+        }
+        let elapsed = started.elapsed();
+        let (served, peak) = self.origin.in_flight.reset();
+        assert_eq!(served, range.end - range.start, "{} fetched every image once", kind.name());
+        instance.peak_in_flight = instance.peak_in_flight.max(peak);
+        if let Some((index, key)) = last_key {
+            let object =
+                self.s3.client().get_object().bucket(BUCKET).key(&key).send().await.expect("the object is stored");
+            let body = object.body.collect().await.unwrap().into_bytes();
+            assert!(body[..] == png_image(index, IMAGE_BYTES)[..], "{} stored image {index} intact", kind.name());
+        }
+        (range.end - range.start, elapsed)
     }
 }
 
@@ -221,110 +431,10 @@ fn check_png() {
     assert_ne!(png_image(8, IMAGE_BYTES), png_image(7, IMAGE_BYTES), "every image is different");
 }
 
-/// Starts one instance and answers its cold start with a batch of one image (not counted).
-async fn start(
-    kind: Kind,
-    concurrency: usize,
-    function: &Path,
-    python: &str,
-    root: &Path,
-    s3: &S3Server,
-    origin: &ImageOrigin,
-) -> Instance {
-    let api = RuntimeApi::start().await;
-    let mut command = match kind {
-        Kind::Function => Command::new(function),
-        Kind::Python => {
-            let mut command = Command::new(python);
-            let dir = root.join("bench/peer");
-            command.args(["-m", "awslambdaric", "backfill.handler"]).current_dir(&dir).env("PYTHONPATH", &dir);
-            command
-        }
-    };
-    let verbose = std::env::var("BENCH_VERBOSE").is_ok();
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(s3.env())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .env("BUCKET_NAME", BUCKET)
-        .env("BATCH_CONCURRENCY", concurrency.to_string())
-        // The origin is one host: the per-host bound must not be the tighter one.
-        .env("FETCH_MAX_PER_HOST", concurrency.to_string())
-        .env("FETCH_ALLOW_PRIVATE", "loopback") // the origin is on loopback; nothing private opens
-        .stdout(if verbose { Stdio::inherit() } else { Stdio::null() })
-        .stderr(if verbose { Stdio::inherit() } else { Stdio::null() });
-    let started = Instant::now();
-    let process = Running(command.spawn().unwrap_or_else(|e| panic!("{} starts: {e}", kind.name())));
-    let mut instance = Instance {
-        kind,
-        process,
-        api,
-        cold_start: Duration::ZERO,
-        images: 0,
-        busy: Duration::ZERO,
-        round_rates: Vec::new(),
-        peak_in_flight: 0,
-        cpu_start: 0.0,
-        cpu: 0.0,
-        rss: 0,
-    };
-    instance.api.push(event(kind, origin, u64::MAX - 1..u64::MAX));
-    let answer = tokio::time::timeout(Duration::from_secs(60), instance.api.answer())
-        .await
-        .unwrap_or_else(|_| panic!("{} answered its first batch within 60 s (BENCH_VERBOSE=1 shows why)", kind.name()));
-    instance.cold_start = started.elapsed();
-    check(kind, &answer, 1);
-    origin.in_flight.reset();
-    s3.empty(BUCKET);
-    // The steady state only: the cold start's CPU time is not counted per image.
-    instance.cpu_start = cpu_seconds(instance.process.0.id());
-    instance
-}
-
 /// A batch of the images numbered `range`, as a Distributed Map's ItemBatcher sends it.
-fn event(kind: Kind, origin: &ImageOrigin, range: std::ops::Range<u64>) -> Bytes {
+fn event(kind: Kind, origin: &ImageOrigin, range: Range<u64>) -> Bytes {
     let items: Vec<Value> = range.map(|i| json!({"url": origin.url(i)})).collect();
     Bytes::from(json!({"Items": items, "BatchInput": {"run_started_at": kind.run_started_at()}}).to_string())
-}
-
-/// Sends the images numbered `range` in batches of `batch`, one after another; the images and
-/// the time taken. Checks every answer and that one stored object holds the origin's bytes.
-async fn run_round(
-    instance: &mut Instance,
-    s3: &S3Server,
-    origin: &ImageOrigin,
-    range: std::ops::Range<u64>,
-    batch: usize,
-) -> (u64, Duration) {
-    let kind = instance.kind;
-    let mut last_key = None;
-    let started = Instant::now();
-    let mut at = range.start;
-    while at < range.end {
-        let end = (at + batch as u64).min(range.end);
-        instance.api.push(event(kind, origin, at..end));
-        let answer = tokio::time::timeout(Duration::from_secs(600), instance.api.answer())
-            .await
-            .unwrap_or_else(|_| panic!("{} answered a batch within 600 s", kind.name()));
-        let stored = check(kind, &answer, (end - at) as usize);
-        last_key = Some((end - 1, stored));
-        at = end;
-    }
-    let elapsed = started.elapsed();
-    let (served, peak) = origin.in_flight.reset();
-    assert_eq!(served, range.end - range.start, "{} fetched every image once", kind.name());
-    instance.peak_in_flight = instance.peak_in_flight.max(peak);
-    if let Some((index, key)) = last_key {
-        let object = s3.client().get_object().bucket(BUCKET).key(&key).send().await.expect("the object is stored");
-        let body = object.body.collect().await.unwrap().into_bytes();
-        assert!(body[..] == png_image(index, IMAGE_BYTES)[..], "{} stored image {index} intact", kind.name());
-    }
-    (range.end - range.start, elapsed)
 }
 
 /// Checks that an answer stored all `count` items; the key of the last one.
@@ -373,41 +483,48 @@ fn uptime() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn report(outcomes: &[Outcome], urls: u64, batch: usize, rounds: u64, profile: &str) -> String {
+fn report(comparisons: &[Comparison], urls: u64, capped_urls: u64, batch: usize, rounds: u64, profile: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{urls} distinct {} KiB PNGs per contender and concurrency from an origin answering after {} ms, \
-         batches of {batch} items, {rounds} alternating rounds, {profile} build.\n",
+         then {capped_urls} more on Lambda's CPU share, batches of {batch} items, {rounds} alternating rounds \
+         each, {profile} build.\n",
         IMAGE_BYTES / 1024,
         ORIGIN_DELAY.as_millis()
     );
     let _ = writeln!(
         out,
         "| contender | concurrency | images/s per instance | per round | peak RSS | Lambda memory | \
-         CPU per image | cost per million images | on Lambda, CPU-capped: images/s | cost per million |"
+         CPU per image | cost per million images | on Lambda's CPU share, measured: images/s | cost per million |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
-    for o in outcomes {
-        let (low, high) = o.round_rates.iter().fold((f64::MAX, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
-        let _ = writeln!(
-            out,
-            "| {} | {} | {:.0} | {low:.0} to {high:.0} | {} | {} MB | {:.2} ms | ${:.3} | {:.0} | ${:.3} |",
-            o.kind.name(),
-            o.concurrency,
-            o.rate(),
-            mib(o.rss),
-            o.memory_mb(),
-            o.cpu_per_image() * 1000.0,
-            cost_per_million(o.rate(), o.memory_mb(), batch),
-            o.lambda_rate(),
-            cost_per_million(o.lambda_rate(), o.memory_mb(), batch),
-        );
+    for c in comparisons {
+        for (i, o) in c.free.iter().enumerate() {
+            let (low, high) = o.round_range();
+            let capped = match &c.capped {
+                Ok(capped) => {
+                    format!("{:.0} | ${:.3}", capped[i].outcome.rate(), capped[i].cost_per_million(batch))
+                }
+                Err(_) => "not measured | not measured".into(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {low:.0} to {high:.0} | {} | {} MB | {:.2} ms | ${:.3} | {capped} |",
+                o.kind.name(),
+                o.concurrency,
+                o.rate(),
+                mib(o.rss),
+                o.memory_mb(),
+                o.cpu_per_image() * 1000.0,
+                cost_per_million(o.rate(), o.memory_mb(), batch),
+            );
+        }
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "| concurrency | cold start (not counted) | most requests in flight at the origin |");
     let _ = writeln!(out, "|---|---|---|");
-    for o in outcomes {
+    for o in comparisons.iter().flat_map(|c| &c.free) {
         let _ = writeln!(
             out,
             "| {} at {} | {:.0} ms | {} |",
@@ -418,35 +535,116 @@ fn report(outcomes: &[Outcome], urls: u64, batch: usize, rounds: u64, profile: &
         );
     }
     let _ = writeln!(out);
-    for pair in outcomes.chunks(2) {
-        let [ours, peer] = pair else { continue };
+
+    let _ = writeln!(out, "On Lambda's CPU share, measured:\n");
+    let _ = writeln!(
+        out,
+        "| concurrency | CPU share (quota per {} ms) | images/s per round | CPU used while in batches | \
+         CPU per image | peak RSS | periods throttled | most requests in flight |",
+        cpu_share::PERIOD.as_millis()
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let mut not_run = Vec::new();
+    for c in comparisons {
+        let capped = match &c.capped {
+            Ok(capped) => capped,
+            Err(why) => {
+                let _ = writeln!(out, "| concurrency {} | not run: {why} | | | | | | |", c.concurrency);
+                not_run.push(c.concurrency);
+                continue;
+            }
+        };
+        for cap in capped {
+            let o = &cap.outcome;
+            let (low, high) = o.round_range();
+            let t = cap.throttling;
+            let _ = writeln!(
+                out,
+                "| {} at {} | {:.1}% of a CPU ({:.1} ms, cgroup {}) | {low:.0} to {high:.0} | {:.1}% of a CPU | \
+                 {:.2} ms | {}, {} {} MB | {} of {} ({:.1} s stopped) | {} |",
+                o.kind.name(),
+                o.concurrency,
+                cap.share * 100.0,
+                cap.share * cpu_share::PERIOD.as_secs_f64() * 1000.0,
+                match cap.hierarchy {
+                    Hierarchy::V1 => "v1",
+                    Hierarchy::V2 => "v2",
+                },
+                o.cpu / o.busy.as_secs_f64() * 100.0,
+                o.cpu_per_image() * 1000.0,
+                mib(o.rss),
+                if cap.fits() { "fits" } else { "**EXCEEDS**" },
+                cap.memory_mb,
+                t.throttled,
+                t.periods,
+                t.throttled_for.as_secs_f64(),
+                o.peak_in_flight,
+            );
+        }
+    }
+    let _ = writeln!(out);
+    if !not_run.is_empty() {
+        let _ = writeln!(
+            out,
+            "**The phase on Lambda's CPU share was not run** at concurrency {not_run:?} (reason in the table): \
+             the verdicts there are \"not measured\".\n"
+        );
+    }
+    for c in comparisons {
+        for cap in c.capped.iter().flatten().filter(|cap| !cap.fits()) {
+            let _ = writeln!(
+                out,
+                "**{} at {}: peak RSS on the CPU share, {}, exceeds the {} MB its share and price are for**: on \
+                 Lambda that instance would run out of memory; it needs a larger size.\n",
+                cap.outcome.kind.name(),
+                c.concurrency,
+                mib(cap.outcome.rss),
+                cap.memory_mb
+            );
+        }
+    }
+
+    for c in comparisons {
+        let [ours, peer] = &c.free[..] else { continue };
         assert!(ours.kind == Kind::Function && peer.kind == Kind::Python);
         let throughput = ours.rate() / peer.rate();
         let cost = cost_per_million(ours.rate(), ours.memory_mb(), batch)
             / cost_per_million(peer.rate(), peer.memory_mb(), batch);
-        let lambda_throughput = ours.lambda_rate() / peer.lambda_rate();
-        let lambda_cost = cost_per_million(ours.lambda_rate(), ours.memory_mb(), batch)
-            / cost_per_million(peer.lambda_rate(), peer.memory_mb(), batch);
-        let _ = writeln!(out, "Concurrency {}:\n", ours.concurrency);
-        let _ = writeln!(out, "| target | measured here | on Lambda, CPU-capped |");
+        let (capped_throughput, capped_cost) = match &c.capped {
+            Ok(capped) => {
+                let [ours, peer] = &capped[..] else { unreachable!("two contenders") };
+                let throughput = ours.outcome.rate() / peer.outcome.rate();
+                let cost = ours.cost_per_million(batch) / peer.cost_per_million(batch);
+                (
+                    format!("{throughput:.2}x: {}", verdict(throughput >= 1.5)),
+                    format!("{cost:.2}x: {}", verdict(cost <= 1.0 / 3.0)),
+                )
+            }
+            Err(_) => ("not measured".into(), "not measured".into()),
+        };
+        let _ = writeln!(out, "Concurrency {}:\n", c.concurrency);
+        let _ = writeln!(out, "| target | with all the CPU asked for | on Lambda's CPU share, measured: the verdict |");
         let _ = writeln!(out, "|---|---|---|");
         let _ = writeln!(
             out,
-            "| throughput at least 1.5x Python's | {throughput:.2}x: {} | {lambda_throughput:.2}x: {} |",
-            verdict(throughput >= 1.5),
-            verdict(lambda_throughput >= 1.5)
+            "| throughput at least 1.5x Python's | {throughput:.2}x: {} | {capped_throughput} |",
+            verdict(throughput >= 1.5)
         );
         let _ = writeln!(
             out,
-            "| cost per million at most 1/3 of Python's | {cost:.2}x: {} | {lambda_cost:.2}x: {} |",
-            verdict(cost <= 1.0 / 3.0),
-            verdict(lambda_cost <= 1.0 / 3.0)
+            "| cost per million at most 1/3 of Python's | {cost:.2}x: {} | {capped_cost} |",
+            verdict(cost <= 1.0 / 3.0)
         );
         let _ = writeln!(out);
     }
     let _ = writeln!(
         out,
-        "Prices: AWS Lambda arm64 in us-east-1, ${ARM64_GB_SECOND} per GB-second and ${:.2} per million \
+        "The verdict is the measurement on Lambda's CPU share: the targets are about one function instance on \
+         Lambda, which gets memory / {MB_PER_VCPU} MB of one vCPU, not the whole machine the first column had."
+    );
+    let _ = writeln!(
+        out,
+        "\nPrices: AWS Lambda arm64 in us-east-1, ${ARM64_GB_SECOND} per GB-second and ${:.2} per million \
          requests (first duration tier, no free tier): the published list price used as of {PRICE_DATE}, \
          not re-read on the AWS Lambda pricing page from this machine, which reaches no AWS site. Cost per million images = (10^6 / images per second) x memory \
          in GB x the GB-second price + (10^6 / {batch}) invocations x the request price.",
@@ -459,9 +657,12 @@ fn report(outcomes: &[Outcome], urls: u64, batch: usize, rounds: u64, profile: &
     );
     let _ = writeln!(
         out,
-        "\nOn Lambda, CPU-capped: this machine gave each contender all the CPU it asked for; Lambda gives \
-         memory / {MB_PER_VCPU} MB of one vCPU. That column is min(the rate measured here, that share / \
-         the CPU time per image measured here)."
+        "\nOn Lambda's CPU share, measured: after the rounds with all the CPU, fresh instances of both, each \
+         moved after its cold start (not counted) into a cgroup of its own whose CPU quota is its Lambda memory \
+         (from the first rounds' peak RSS) / {MB_PER_VCPU} MB of one CPU per {} ms period, ran {capped_urls} \
+         more images in alternating rounds, priced at that memory. Periods throttled: the cgroup's cpu.stat, \
+         the periods in which the instance used up its quota and was stopped until the next one.",
+        cpu_share::PERIOD.as_millis()
     );
     out
 }
