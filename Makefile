@@ -87,6 +87,7 @@ bench: build
 	$(DEFAULT_BUILD) --release
 	env $$(bench/setup.sh) BENCH_OUT=bench $(TARGET_DIR)/release/lambda-bench
 	$(TARGET_DIR)/release/url-stream
+	BENCH_OUT=bench BENCH_ROUNDS=5 $(TARGET_DIR)/release/upload-verify
 
 # A few iterations of everything, on debug builds, to prove the harness end to end (CI runs it).
 bench-smoke:
@@ -112,7 +113,7 @@ bench-backfill:
 # A 1 GiB staged object verified and promoted, against a bare GetObject that only reads it.
 bench-upload:
 	cargo build --release -p image-ingest -p bench
-	$(TARGET_DIR)/release/upload-verify
+	BENCH_OUT=bench BENCH_ROUNDS=5 $(TARGET_DIR)/release/upload-verify
 
 # Criterion micro-benchmark of the image facts: header reads under 50 µs, the completeness walk's
 # throughput (benches/facts.rs).

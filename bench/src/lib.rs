@@ -62,3 +62,18 @@ pub fn target_dir() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("the harness knows its own path");
     exe.parent().and_then(std::path::Path::parent).expect("the harness runs from <target dir>/<profile>/").to_path_buf()
 }
+
+/// What `uptime` prints (the load averages), for the results pages.
+pub fn uptime() -> String {
+    command_output("uptime", &[]).unwrap_or_else(|| "unknown".into())
+}
+
+/// The time now, as `2026-11-27 09:45 UTC`.
+pub fn utc_now() -> String {
+    command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default()
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new(program).args(args).output().ok()?;
+    String::from_utf8(output.stdout).ok().map(|s| s.trim().to_owned())
+}

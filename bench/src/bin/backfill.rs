@@ -32,7 +32,7 @@ use bench::origin::{ImageOrigin, png_image};
 use bench::processes::{Running, binaries};
 use bench::runtime_api::{Answer, RuntimeApi};
 use bench::s3::S3Server;
-use bench::{mib, peak_rss, verdict};
+use bench::{mib, peak_rss, uptime, utc_now, verdict};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -474,15 +474,6 @@ fn clock_ticks() -> f64 {
     })
 }
 
-fn uptime() -> String {
-    Command::new("uptime")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 fn report(comparisons: &[Comparison], urls: u64, capped_urls: u64, batch: usize, rounds: u64, profile: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -668,12 +659,6 @@ fn report(comparisons: &[Comparison], urls: u64, capped_urls: u64, batch: usize,
 }
 
 fn results_page(report: &str, load_before: &str, load_after: &str) -> String {
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .unwrap_or_default();
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     format!(
         "# `make bench-backfill` results\n\n\
@@ -682,6 +667,6 @@ fn results_page(report: &str, load_before: &str, load_after: &str) -> String {
          Measured on {}, {cpus} CPUs, shared with other work: ratios measured side by side in one run \
          hold, absolute numbers are noise.\n\n\
          Load before: `{load_before}`\n\nLoad after: `{load_after}`\n\n{report}",
-        date.trim()
+        utc_now()
     )
 }

@@ -4,6 +4,7 @@
 //! Alternating rounds; reports the time ratio and the function's peak RSS.
 //! `BENCH_UPLOAD_BYTES` (default 1 GiB) and `BENCH_ROUNDS` (default 3) tune it.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use bench::processes::binaries;
 use bench::runtime_api::{Answer, RuntimeApi};
 use bench::s3::S3Server;
-use bench::{median, mib, peak_rss, verdict};
+use bench::{median, mib, peak_rss, uptime, utc_now, verdict};
 
 const BUCKET: &str = "bench";
 const STAGED: &str = "incoming/2026/11/25/101500/panorama.png";
@@ -23,6 +24,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 #[tokio::main]
 async fn main() {
+    let load_before = uptime();
     let wanted = env_number("BENCH_UPLOAD_BYTES", 1 << 30);
     let rounds = env_number("BENCH_ROUNDS", 3) as usize;
     let s3 = S3Server::start(&[BUCKET]).await;
@@ -93,30 +95,52 @@ async fn main() {
     let (ours_median, bare_median) = (median(&ours), median(&bare));
     let ratio = ours_median.as_secs_f64() / bare_median.as_secs_f64();
     let throughput = |d: Duration| size as f64 / d.as_secs_f64() / (1024.0 * 1024.0);
-    println!();
-    println!("| verified upload of {} | median time | throughput |", mib(size));
-    println!("|---|---|---|");
-    println!(
-        "| bare GetObject, read only | {:.2} s | {:.0} MiB/s |",
+    let seconds =
+        |runs: &[Duration]| runs.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", ");
+    let mut report = String::new();
+    let _ = writeln!(report, "| verified upload of {} | median time | throughput | rounds (s) |", mib(size));
+    let _ = writeln!(report, "|---|---|---|---|");
+    let _ = writeln!(
+        report,
+        "| bare GetObject, read only | {:.2} s | {:.0} MiB/s | {} |",
         bare_median.as_secs_f64(),
-        throughput(bare_median)
+        throughput(bare_median),
+        seconds(&bare)
     );
-    println!(
-        "| image-ingest: read, sniff, hash, conditional copy, delete | {:.2} s | {:.0} MiB/s |",
+    let _ = writeln!(
+        report,
+        "| image-ingest: read, sniff, hash, conditional copy, delete | {:.2} s | {:.0} MiB/s | {} |",
         ours_median.as_secs_f64(),
-        throughput(ours_median)
+        throughput(ours_median),
+        seconds(&ours)
     );
-    println!();
-    println!("Where the time goes: each step alone, from this harness, once (the bare read above is the floor):");
-    println!();
-    println!("| step | time |");
-    println!("|---|---|");
+    let _ = writeln!(report, "\nWhere the time goes: each step alone, from this harness, once:\n");
+    let _ = writeln!(report, "| step | time |");
+    let _ = writeln!(report, "|---|---|");
     for (step, took) in split {
-        println!("| {step} | {:.2} s |", took.as_secs_f64());
+        let _ = writeln!(report, "| {step} | {:.2} s |", took.as_secs_f64());
     }
-    println!();
-    println!("time ratio image-ingest / bare read: {ratio:.2} (target <= 1.25: {})", verdict(ratio <= 1.25));
-    println!("image-ingest peak RSS: {} (target <= 64 MiB: {})", mib(rss), verdict(rss <= 64 << 20));
+    let _ = writeln!(report);
+    let _ = writeln!(report, "| target | measured |");
+    let _ = writeln!(report, "|---|---|");
+    let _ = writeln!(report, "| time at most 1.25x the bare read's | {ratio:.2}x: {} |", verdict(ratio <= 1.25));
+    let _ = writeln!(report, "| peak RSS at most 64 MiB | {}: {} |", mib(rss), verdict(rss <= 64 << 20));
+    println!("\n{report}");
+    if let Ok(out) = std::env::var("BENCH_OUT") {
+        let path = std::path::PathBuf::from(out).join("RESULTS-upload.md");
+        let page = format!(
+            "# `make bench-upload` results\n\n\
+             Written by `make bench-upload` (`bench/src/bin/upload_verify.rs`); the method is in \
+             [`docs/benchmarks.md`](../docs/benchmarks.md#make-bench-upload-verified-uploads). Measured on {}, \
+             {profile} build, {rounds} alternating rounds, s3s-fs on `{}`. Ratios measured side by side in one \
+             run hold; absolute numbers are noise.\n\nLoad before: `{load_before}`\n\nLoad after: `{}`\n\n{report}",
+            utc_now(),
+            s3.root.path().parent().map(|p| p.display().to_string()).unwrap_or_default(),
+            uptime()
+        );
+        std::fs::write(&path, page).unwrap();
+        println!("written: {}", path.display());
+    }
 }
 
 /// Times the function's steps one by one on the same staged object: a read that hashes every
