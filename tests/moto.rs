@@ -200,3 +200,42 @@ async fn moto_notifications_promote_a_staged_upload_once_and_never_loop() {
     let stored: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(stored, ["images/2026/11/25/101500/red_panorama.png"], "one promotion, no second");
 }
+
+/// Every range after the first asks for the first one's ETag (If-Match), which moto honours:
+/// an object replaced while it is read is not promoted, and the retry reads the new one.
+#[tokio::test]
+async fn moto_a_staged_object_replaced_while_it_is_read_is_not_promoted() {
+    use common::faults::{Fault, FaultProxy};
+    use sha2::{Digest, Sha256};
+
+    let moto = Moto::start().await;
+    moto.create_bucket().await;
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let app = image_ingest::App::new(&config(&[("KEY_PREFIX", "images/")]), &sdk_config(&proxy.endpoint, SECRET_KEY));
+    let staged = "incoming/2026/11/25/101500/panorama.png";
+    let stage = |bytes: Vec<u8>| {
+        let put = moto.client().put_object().bucket(BUCKET).key(staged);
+        async move { put.body(aws_sdk_s3::primitives::ByteStream::from(bytes)).send().await.unwrap() }
+    };
+    let mut notice = fixture("s3-object-created.json");
+    notice["Records"][0]["s3"]["bucket"]["name"] = json!(BUCKET);
+    notice["Records"][0]["s3"]["object"]["key"] = json!(staged);
+    // Three ranges: the first streamed, the other two fetched ahead.
+    let (checked, replacement) = (png_padded(1, 9 << 20), png_padded(2, 9 << 20));
+    stage(checked).await;
+    // HeadBucket and the first range pass; a later range waits while the object is replaced.
+    proxy.schedule(&[Fault::Pass, Fault::Pass, Fault::Hold]);
+    let (result, ()) = tokio::join!(invoke(&app, notice.clone()), async {
+        proxy.held().await;
+        stage(replacement.clone()).await;
+        proxy.release();
+    });
+    let failed = result.unwrap_err();
+    assert_eq!(failed.error_type, "storage_error", "{failed:?}");
+    assert!(failed.error_message.contains("changed while it was read"), "{}", failed.error_message);
+    let listed = moto.client().list_objects_v2().bucket(BUCKET).send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [staged], "nothing promoted; the new version waits for the retry");
+    let answer = invoke(&app, notice).await.unwrap();
+    assert_eq!(answer["stored"][0]["sha256"], hex::encode(Sha256::digest(&replacement)), "{answer}");
+}
