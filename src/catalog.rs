@@ -13,6 +13,7 @@ use crate::content::{ContentTypePolicy, declared};
 use crate::error::{IngestError, Result};
 use crate::ingest::check_size;
 use crate::key;
+use crate::request::parse_posted_at;
 use crate::store::{CatalogStore, ListedObject};
 
 /// Listed when `limit` is not given, and the most a page holds.
@@ -57,6 +58,9 @@ pub struct UploadRequest {
     pub content_type: String,
     /// The exact byte length the client will send; signed into the URL.
     pub size: u64,
+    /// The time the keys are dated by (RFC 3339), as an ingest item's `posted_at`.
+    #[serde(default)]
+    pub posted_at: Option<String>,
 }
 
 /// Where and how to PUT a large object.
@@ -144,9 +148,25 @@ impl Catalog {
         Ok(self.store.presign_get(key, self.ttl).await?.url)
     }
 
-    /// A presigned conditional PUT into the staging area, at the date path for `now`, for the
-    /// declared type and size. The object is verified and promoted when S3 notifies its creation.
-    pub async fn upload(&self, request: UploadRequest, now: DateTime<Utc>) -> Result<UploadTicket> {
+    /// A presigned conditional PUT into the staging area, for the declared type and size. Its
+    /// keys are dated as every key is: by `posted_at`, else `event_time` (the request's), else
+    /// `now`, so the same request gets the same keys again. The URL is signed at `now`. The
+    /// object is verified and promoted when S3 notifies its creation.
+    pub async fn upload(
+        &self,
+        request: UploadRequest,
+        event_time: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<UploadTicket> {
+        let posted_at = request.posted_at.as_deref().map(parse_posted_at).transpose()?;
+        let at = key::key_time(posted_at, event_time, now);
+        if !key::plausible_time(at, now) {
+            let which = if posted_at.is_some() { "posted_at" } else { "the request's time" };
+            return Err(invalid(&format!(
+                "{which} {} is before 1970 or more than a day ahead of now",
+                at.to_rfc3339()
+            )));
+        }
         let content_type = request.content_type.trim().to_ascii_lowercase();
         // The allow-list's own rule covers SVG: `image/*` does not allow it, a name does.
         if !self.allowed.allows(&content_type) {
@@ -160,12 +180,12 @@ impl Catalog {
             .ok_or_else(|| IngestError::UnsupportedMediaType(format!("content type {content_type} is not known")))?;
         let name =
             key::usable_name(&request.file_name, &kind).ok_or_else(|| invalid("file_name has no usable characters"))?;
-        let upload_key = key::object_key(&self.upload_prefix, now, &name);
+        let upload_key = key::object_key(&self.upload_prefix, at, &name);
         self.store.ensure_bucket().await?;
         let presigned = self.store.presign_put(&upload_key, kind.mime, request.size, self.ttl).await?;
         let expires = now + chrono::Duration::from_std(self.ttl).unwrap_or_default();
         Ok(UploadTicket {
-            key: key::object_key(&self.key_prefix, now, &name),
+            key: key::object_key(&self.key_prefix, at, &name),
             upload_key,
             url: presigned.url,
             method: "PUT",

@@ -183,17 +183,17 @@ fn parse_item(value: Value) -> Result<Item> {
         }
         (None, None) => return Err(IngestError::InvalidRequest("an item needs \"url\" or \"data\"".into())),
     };
-    let posted_at = input
-        .posted_at
-        .map(|t| {
-            DateTime::parse_from_rfc3339(&t)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| IngestError::InvalidRequest(format!("posted_at {t:?} is not an RFC 3339 time: {e}")))
-        })
-        .transpose()?;
+    let posted_at = input.posted_at.as_deref().map(parse_posted_at).transpose()?;
     let metadata = input.metadata.unwrap_or_default();
     check_metadata(&metadata)?;
     Ok(Item { payload, file_name: input.file_name, declared_type: input.content_type, posted_at, metadata })
+}
+
+/// Reads a `posted_at`: an RFC 3339 time, in any offset.
+pub fn parse_posted_at(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| IngestError::InvalidRequest(format!("posted_at {text:?} is not an RFC 3339 time: {e}")))
 }
 
 /// Parses a URL and refuses schemes other than http and https, and userinfo.

@@ -62,6 +62,28 @@ async fn built_binary_stores_an_object_through_the_runtime_api() {
 }
 
 #[tokio::test]
+async fn an_upload_ticket_lists_exactly_the_headers_it_signed_inside_a_traced_invocation() {
+    let server = S3Server::start().await;
+    let mut api = RuntimeApi::start().await;
+    let mut child = function(&api.address, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
+    // The runtime API sends a trace id, so the SDK's recursion detection adds x-amzn-trace-id.
+    api.push("req-1", fixture("apigw-v2-upload-presign.json"));
+    let answer = api.answer().await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let Answer::Response(response) = answer else { panic!("expected a response, got {answer:?}") };
+    assert_eq!(response["statusCode"], 200, "{response}");
+    let ticket: serde_json::Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    let mut headers: Vec<&str> = ticket["headers"].as_object().unwrap().keys().map(String::as_str).collect();
+    headers.sort_unstable();
+    assert_eq!(headers, ["content-length", "content-type", "if-none-match"], "{ticket}");
+    let url = url::Url::parse(ticket["url"].as_str().unwrap()).unwrap();
+    let signed = url.query_pairs().find(|(k, _)| k == "X-Amz-SignedHeaders").unwrap().1.into_owned();
+    assert_eq!(signed, "content-length;content-type;host;if-none-match");
+}
+
+#[tokio::test]
 async fn missing_bucket_name_stops_start_up_naming_it() {
     let api = RuntimeApi::start().await;
     let output = function(&api.address, "http://127.0.0.1:9").output().unwrap();

@@ -247,6 +247,37 @@ async fn a_presigned_upload_works_end_to_end_and_is_bound_to_its_type_and_size()
 }
 
 #[tokio::test]
+async fn upload_tickets_are_dated_by_posted_at_else_the_request_time_and_repeat_on_retry() {
+    let server = S3Server::start().await;
+    let app = server.app(&[("KEY_PREFIX", "images/")]);
+    let body = json!({"file_name": "panorama.jpg", "content_type": "image/jpeg", "size": 1000});
+    // The sample's request time is 2026-11-24T20:30:15Z, in the past.
+    let (status, first) = invoke_api(&app, upload(body.clone())).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["upload_key"], "incoming/2026/11/24/203015/panorama.jpg");
+    assert_eq!(first["key"], "images/2026/11/24/203015/panorama.jpg");
+    let (_, retried) = invoke_api(&app, upload(body.clone())).await;
+    assert_eq!((&retried["key"], &retried["upload_key"]), (&first["key"], &first["upload_key"]));
+    // The URL is signed now, whatever the keys' date: it works for the whole TTL.
+    let expires = chrono::DateTime::parse_from_rfc3339(first["expires_at"].as_str().unwrap()).unwrap();
+    assert!(expires > chrono::Utc::now(), "{expires}");
+
+    let mut posted = body.clone();
+    posted["posted_at"] = json!("2025-03-01T08:09:10+01:00");
+    let (status, ticket) = invoke_api(&app, upload(posted)).await;
+    assert_eq!(status, 200, "{ticket}");
+    assert_eq!(ticket["upload_key"], "incoming/2025/03/01/070910/panorama.jpg");
+    assert_eq!(ticket["key"], "images/2025/03/01/070910/panorama.jpg");
+
+    for bad in [json!("yesterday"), json!("1969-12-31T23:59:59Z"), json!("2999-01-01T00:00:00Z")] {
+        let mut refused = body.clone();
+        refused["posted_at"] = bad.clone();
+        let (status, answer) = invoke_api(&app, upload(refused)).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_request")), "{bad}: {answer}");
+    }
+}
+
+#[tokio::test]
 async fn declared_uploads_outside_the_limits_are_refused() {
     let server = S3Server::start().await;
     let app = server.app(&[("MAX_OBJECT_BYTES", "1000")]);

@@ -112,7 +112,9 @@ async fn handle(app: &App, request: HttpRequest) -> HttpResponse {
         Route::List => app.catalog.list(list_query(&request.query)).await.map(|page| respond(200, json!(page))),
         Route::Object(key) => app.catalog.download(&key).await.map(redirect),
         Route::Uploads => match parse_upload(request.body.as_deref(), request.is_base64) {
-            Ok(upload) => app.catalog.upload(upload, Utc::now()).await.map(|ticket| respond(200, json!(ticket))),
+            Ok(upload) => {
+                app.catalog.upload(upload, request.time, Utc::now()).await.map(|ticket| respond(200, json!(ticket)))
+            }
             Err(err) => Err(err),
         },
         // The bucket is checked before the body is decoded or parsed.

@@ -90,6 +90,7 @@ async fn serve(
                         "Lambda-Runtime-Invoked-Function-Arn",
                         "arn:aws:lambda:eu-west-1:123456789012:function:image-ingest",
                     )
+                    .header("Lambda-Runtime-Trace-Id", "Root=1-67891233-abcdef012345678912345678;Sampled=1")
                     .body(Full::new(Bytes::from(event.to_string())))
                     .unwrap());
             }

@@ -499,11 +499,25 @@ fn presigning(ttl: Duration) -> Result<PresigningConfig> {
     PresigningConfig::expires_in(ttl).map_err(|e| IngestError::storage_from(format!("cannot presign for {ttl:?}"), e))
 }
 
+/// The URL and the headers it signed. The SDK's request may carry others (the recursion
+/// detection's `x-amzn-trace-id` inside Lambda), which are not the client's to send.
 fn to_presigned(request: &PresignedRequest) -> Presigned {
-    Presigned {
-        url: request.uri().to_owned(),
-        headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-    }
+    let url = request.uri().to_owned();
+    let signed = signed_headers(&url);
+    let headers = request
+        .headers()
+        .filter(|(name, _)| signed.iter().any(|s| s.eq_ignore_ascii_case(name)))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Presigned { url, headers }
+}
+
+/// The header names listed in a presigned URL's `X-Amz-SignedHeaders`, less `host`, which the
+/// client's HTTP library sends from the URL itself.
+fn signed_headers(url: &str) -> Vec<String> {
+    let Ok(parsed) = url::Url::parse(url) else { return Vec::new() };
+    let list = parsed.query_pairs().find(|(k, _)| k == "X-Amz-SignedHeaders").map(|(_, v)| v.into_owned());
+    list.unwrap_or_default().split(';').filter(|h| !h.is_empty() && *h != "host").map(str::to_owned).collect()
 }
 
 /// Copy sources are `bucket/key` with the key URL-encoded, `/` kept.
@@ -530,4 +544,17 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     IngestError::storage_from(format!("{operation} {target} failed"), err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signed_headers;
+
+    #[test]
+    fn signed_headers_are_read_from_the_url_without_host() {
+        let url = "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                   &X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bif-none-match&X-Amz-Signature=ab";
+        assert_eq!(signed_headers(url), ["content-length", "content-type", "if-none-match"]);
+        assert!(signed_headers("https://b.s3.amazonaws.com/k?X-Amz-Signature=ab").is_empty());
+    }
 }
