@@ -11,6 +11,12 @@ export SAM_CLI_TELEMETRY := 0
 # Where cargo builds: ./target unless CARGO_TARGET_DIR or build.target-dir says otherwise.
 TARGET_DIR = $(shell scripts/target-dir.sh)
 
+# The one debug build that the tests, the bench smoke, the demo and the backfill engine share
+# (docs/development.md, "Builds"): every binary and test target in one cargo invocation.
+DEBUG_BUILD = scripts/debug-build.sh
+# Times a step into $(TIMINGS) when .ci/run sets it; otherwise only runs it.
+TIMED = scripts/timed.sh
+
 build:
 	scripts/tools.sh cargo-lambda arm64
 	cargo lambda build --release --arm64 --bin image-ingest
@@ -24,11 +30,13 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test-deps:
-	scripts/tools.sh moto cfn-lint checkov sam
+	$(TIMED) tools scripts/tools.sh moto cfn-lint checkov sam cargo-lambda
 
-test: test-deps template-lint
-	cargo test --workspace
-	$(MAKE) test-backfill
+test: test-deps
+	$(TIMED) template-lint $(MAKE) template-lint
+	$(TIMED) debug-build $(DEBUG_BUILD)
+	$(TIMED) cargo-test cargo test --workspace
+	$(TIMED) test-backfill $(MAKE) test-backfill
 
 # The backfill state machine: its definition against the template's parameters and the
 # transformation for moto (unit tests), then the template's own definition run on moto's engine
@@ -91,7 +99,7 @@ bench: build
 
 # A few iterations of everything, on debug builds, to prove the harness end to end (CI runs it).
 bench-smoke:
-	cargo build -p image-ingest -p local-s3 -p floor -p bench
+	$(DEBUG_BUILD)
 	$(DEFAULT_BUILD)
 	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_WARM=3 $(TARGET_DIR)/debug/lambda-bench
 	BENCH_PROFILE=debug BENCH_URL_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/url-stream
@@ -125,7 +133,7 @@ fuzz:
 	scripts/fuzz.sh
 
 fuzz-smoke:
-	FUZZ_SECONDS=10 FUZZ_SANITIZER=none scripts/fuzz.sh
+	FUZZ_SECONDS=10 FUZZ_SANITIZER=none FUZZ_DEV=1 scripts/fuzz.sh
 
 clean:
 	cargo clean

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine, with no AWS account: a local S3 (s3s-fs), the real
-# function under `cargo lambda watch`, every happy-path fixture, then a missing bucket.
+# function behind cargo lambda watch's emulator, every happy-path fixture, then a missing bucket.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,18 +28,8 @@ wait_for_port() {
   echo "nothing listens on port $1" >&2; return 1
 }
 
-# Cargo says where it put a binary (CARGO_TARGET_DIR, build.target-dir, build.target all move it).
-build_binary() {  # $1 = package, $2 = binary; prints the executable's path
-  cargo build --quiet -p "$1" --bin "$2" --message-format=json-render-diagnostics | python3 -c '
-import json, sys
-paths = [m["executable"] for m in map(json.loads, sys.stdin)
-         if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]]
-print(paths[-1])' "$2"
-}
-
-echo "==> building the local S3 server and the function (first run takes a few minutes)"
-local_s3=$(build_binary local-s3 local-s3)
-build_binary image-ingest image-ingest >/dev/null
+echo "==> building the workspace (the first run takes a few minutes)"
+local_s3=$(scripts/debug-build.sh local-s3)
 
 echo "==> local S3 on http://127.0.0.1:$S3_PORT, bucket $BUCKET in $DEMO_DIR/s3"
 "$local_s3" --root "$DEMO_DIR/s3" --port "$S3_PORT" --bucket "$BUCKET" \
@@ -68,8 +58,8 @@ AWS_ACCESS_KEY_ID=demo
 AWS_SECRET_ACCESS_KEY=demo-secret
 AWS_EC2_METADATA_DISABLED=true
 ENV
-  cargo lambda watch --quiet --ignore-changes --bin image-ingest --invoke-address 127.0.0.1 \
-    --invoke-port "$LAMBDA_PORT" --env-file "$DEMO_DIR/function.env" >>"$DEMO_DIR/function.log" 2>&1 &
+  # cargo lambda watch's emulator, running the workspace's debug build (scripts/serve-function.sh).
+  scripts/serve-function.sh "$DEMO_DIR/function.env" "$LAMBDA_PORT" >>"$DEMO_DIR/function.log" 2>&1 &
   pids+=($!)
   wait_for_port "$LAMBDA_PORT" 120
 }
@@ -93,7 +83,7 @@ body = json.loads(r["body"]) if "statusCode" in r else r
 print(r.get("statusCode", "ok"), " ".join(o["key"] + " (" + o["status"] + ")" for o in body["stored"]))'
 }
 
-echo "==> the function under cargo lambda watch on http://127.0.0.1:$LAMBDA_PORT (address policy on)"
+echo "==> the function behind cargo lambda watch on http://127.0.0.1:$LAMBDA_PORT (address policy on)"
 start_function "$BUCKET" false
 for event in "${HAPPY[@]}"; do show "$event"; done
 

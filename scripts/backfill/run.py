@@ -183,9 +183,10 @@ def start_function(work, s3_port, lambda_port, env_extra):
     with open(env_file, "w") as f:
         f.writelines(f"{k}={v}\n" for k, v in env.items())
     log = open(os.path.join(work, "function.log"), "ab")
+    # cargo lambda watch's emulator in front of the workspace's debug build, which the tests
+    # share (scripts/serve-function.sh): no second build of the function.
     proc = subprocess.Popen(
-        ["nice", "cargo", "lambda", "watch", "--quiet", "--ignore-changes", "--bin", FUNCTION,
-         "--invoke-address", "127.0.0.1", "--invoke-port", str(lambda_port), "--env-file", env_file],
+        ["nice", "scripts/serve-function.sh", env_file, str(lambda_port)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     return proc, log
@@ -207,7 +208,7 @@ def stop_process_group(proc):
 
 
 def warm_up(invoke, timeout):
-    """The first invoke waits for cargo lambda watch's build; later ones answer at once."""
+    """The first invoke may wait for the debug build; later ones answer at once."""
     deadline = time.time() + timeout
     while True:
         try:
@@ -322,7 +323,7 @@ def main(argv=None):
         env_extra = {k: params[p] for k, p in [("FETCH_MAX_PER_HOST", "FetchMaxPerHost"), ("MAX_PIXELS", "MaxPixels"),
                                                ("STRIP_LOCATION", "StripLocation"), ("BATCH_CONCURRENCY", "BatchConcurrency")]}
         print(f"==> moto on 127.0.0.1:{moto.moto_port} behind the proxy on {moto.proxy.port}; "
-              f"the function under cargo lambda watch on {lambda_port} (first run builds it)")
+              f"the function behind cargo lambda watch's emulator on {lambda_port} (first run builds it)")
         function, function_log = start_function(work, moto.moto_port, lambda_port, env_extra)
         status, out = warm_up(invocations.invoke, 900)
         print(f"    the function answers: {out[:120].decode('utf-8', 'replace')}")
