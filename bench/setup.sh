@@ -7,7 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target=$(scripts/target-dir.sh)
 out=$target/bench-tls
-venv=$target/bench-venv
 
 if ! command -v stunnel4 >/dev/null 2>&1 && ! command -v stunnel >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
@@ -18,15 +17,21 @@ if ! command -v stunnel4 >/dev/null 2>&1 && ! command -v stunnel >/dev/null 2>&1
   fi
 fi
 
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install --quiet --disable-pip-version-check awslambdaric boto3 >&2
-fi
-# bench/peer/backfill.py fetches with aiohttp; added to a venv made before it was needed.
-aiohttp_version=3.14.5
-if ! "$venv/bin/python" -c "import aiohttp, sys; sys.exit(aiohttp.__version__ != '$aiohttp_version')" 2>/dev/null; then
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "aiohttp==$aiohttp_version" >&2
-fi
+# The peers' Python packages, pinned, in a virtualenv shared by every checkout on the machine
+# (scripts/tools.sh keeps its tools in the same place), so a fresh clone installs nothing again.
+peer_packages="awslambdaric==4.2.2 boto3==1.44.18 aiohttp==3.14.5"
+venv=$(scripts/tools.sh --home)/bench-peer-$(echo "$peer_packages" | sha256sum | cut -c1-12)
+(
+  exec 9>"$venv.lock"
+  flock 9
+  if [ ! -e "$venv/.complete" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet --disable-pip-version-check $peer_packages >&2
+    touch "$venv/.complete"
+  fi
+)
 
 ca_name=image-ingest-bench-ca
 if [ ! -f "$out/server.pem" ]; then
