@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill template-lint demo watch invoke deploy backfill probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-facts clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill test-deploy template-lint demo watch invoke deploy backfill probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-facts clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -17,9 +17,14 @@ DEBUG_BUILD = scripts/debug-build.sh
 # Times a step into $(TIMINGS) when .ci/run sets it; otherwise only runs it.
 TIMED = scripts/timed.sh
 
+# What `make deploy` uploads: `sam build` runs `cargo lambda build --release --arm64` (the
+# template's BuildMethod: rust-cargolambda) and puts the bootstrap alone in .aws-sam/build, whose
+# template `sam deploy` and `sam package` then use. Packaging template.yaml itself would zip the
+# whole source folder (make test-deploy checks that it does not).
 build:
-	scripts/tools.sh cargo-lambda arm64
-	cargo lambda build --release --arm64 --bin image-ingest
+	scripts/tools.sh cargo-lambda arm64 sam
+	rm -rf .aws-sam/build
+	$(TIMED) sam-build sam build --beta-features
 
 check: fmt lint test
 
@@ -37,6 +42,15 @@ test: test-deps
 	$(TIMED) debug-build $(DEBUG_BUILD)
 	$(TIMED) cargo-test cargo test --workspace
 	$(TIMED) test-backfill $(MAKE) test-backfill
+	$(TIMED) test-deploy $(MAKE) test-deploy
+
+# The deploy path with no AWS account: what `make deploy` uploads, packaged by `sam package`
+# into moto's S3, read back and checked (one executable aarch64 bootstrap, Lambda's size limits,
+# every artifact uploaded, cfn-lint), then that bootstrap run under qemu-aarch64 for one API
+# Gateway event (scripts/deploy/test_package.py). Fails if a tool is missing.
+test-deploy: build
+	scripts/tools.sh moto cfn-lint cargo-lambda qemu
+	$(MOTO_PYTHON) scripts/deploy/test_package.py
 
 # The backfill state machine: its definition against the template's parameters and the
 # transformation for moto (unit tests), then the template's own definition run on moto's engine
@@ -79,9 +93,11 @@ invoke:
 	scripts/tools.sh cargo-lambda
 	cargo lambda invoke image-ingest --data-file $(EVENT)
 
+# The first deploy asks its questions and can save them to samconfig.toml; later ones reuse
+# them. GUIDED=--guided asks again.
+GUIDED ?= $(if $(wildcard samconfig.toml),,--guided)
 deploy: build
-	scripts/tools.sh sam
-	sam deploy --guided
+	sam deploy $(GUIDED)
 
 # Benchmarks print ratios measured side by side in one run; they are not part of `make test`.
 # floor-default is the same bare Lambda built as the SDK's examples would: default release
