@@ -12,6 +12,9 @@ use crate::error::{IngestError, Result};
 
 /// Most items one request may carry; more is refused whole, so one call stays bounded.
 pub const MAX_ITEMS: usize = 100;
+/// Longest `url` accepted, in bytes as sent. A longer one is refused before it is parsed,
+/// resolved or fetched: an answer or a log line that quotes it stays bounded.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
 /// Most bytes of user metadata (keys plus values) per item: S3's 2 KiB for user metadata,
 /// less the entries the function adds: `sha256` (6 + 64 bytes), `width` and `height` (up to
 /// 5 + 10 and 6 + 10) and `location-stripped` (17 + 4).
@@ -196,8 +199,15 @@ fn parse_item(value: Value) -> Result<Item> {
     Ok(Item { payload, file_name: input.file_name, declared_type: input.content_type, posted_at, metadata })
 }
 
-/// Parses a URL and refuses schemes other than http and https, and userinfo.
+/// Parses a URL and refuses one over [`MAX_URL_BYTES`], schemes other than http and https, and
+/// userinfo.
 pub fn parse_url(raw: &str) -> Result<Url> {
+    if raw.len() > MAX_URL_BYTES {
+        return Err(IngestError::InvalidRequest(format!(
+            "url is {} bytes; at most {MAX_URL_BYTES} are accepted",
+            raw.len()
+        )));
+    }
     // The text is not echoed: it may carry tokens in its query.
     let url = Url::parse(raw).map_err(|e| IngestError::InvalidRequest(format!("url is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -308,5 +318,21 @@ mod tests {
             assert_eq!(parse_url(refused).unwrap_err().code(), "url_not_allowed", "{refused}");
         }
         assert_eq!(parse_url("not a url").unwrap_err().code(), "invalid_request");
+    }
+
+    #[test]
+    fn urls_over_8_kib_are_refused_before_they_are_parsed() {
+        let base = "https://example.com/";
+        let longest = format!("{base}{}", "a".repeat(MAX_URL_BYTES - base.len()));
+        assert!(parse_url(&longest).is_ok());
+        let over = format!("{longest}a");
+        let err = parse_url(&over).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+        assert_eq!(err.to_string(), "url is 8193 bytes; at most 8192 are accepted");
+        // Measured as sent, before the scheme is looked at.
+        assert_eq!(parse_url(&format!("ftp://{}", "a".repeat(MAX_URL_BYTES))).unwrap_err().code(), "invalid_request");
+        let row =
+            parse_backfill(json!({"Items": [{"url": over}], "BatchInput": {"run_started_at": "2026-11-24T20:30:15Z"}}));
+        assert_eq!(row.unwrap().items[0].1.as_ref().unwrap_err().code(), "invalid_request");
     }
 }
