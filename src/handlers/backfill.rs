@@ -6,6 +6,7 @@ use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
 use super::invocation_error;
+use crate::answer::error_body;
 use crate::deadline::Deadline;
 use crate::error::IngestError;
 use crate::ingest::{Batch, Ingestor, Source, split_results};
@@ -27,9 +28,7 @@ pub async fn handle(ingestor: &Ingestor, payload: Value, deadline: Deadline) -> 
     }
     let failed: Vec<Value> = failed
         .into_iter()
-        .map(|(index, err)| {
-            json!({"index": index, "item": raw[index], "error": {"code": err.code(), "message": err.to_string()}})
-        })
+        .map(|(index, err)| json!({"index": index, "item": raw[index], "error": error_body(&err)}))
         .collect();
     Ok(json!({ "stored": stored, "failed": failed }))
 }
