@@ -10,7 +10,8 @@ use url::Url;
 
 use crate::error::{IngestError, Result};
 
-/// Most items one request may carry; more is refused whole, so one call stays bounded.
+/// Most items one request (or backfill batch) may carry; more is refused whole, so one call
+/// and its answer stay bounded.
 pub const MAX_ITEMS: usize = 100;
 /// Longest `url` accepted, in bytes as sent. A longer one is refused before it is parsed,
 /// resolved or fetched: an answer or a log line that quotes it stays bounded.
@@ -123,7 +124,8 @@ pub struct Backfill {
 
 /// Reads `{"Items":[...],"BatchInput":{"run_started_at":"..."}}`. Items are ingest items, from
 /// JSON Lines as they are, from CSV as rows of strings: an empty cell is an absent field and
-/// `metadata.<name>` columns are metadata entries. The outer error refuses the whole batch.
+/// `metadata.<name>` columns are metadata entries. The outer error refuses the whole batch, as
+/// it does one of more than [`MAX_ITEMS`] items.
 pub fn parse_backfill(value: Value) -> Result<Backfill> {
     let Value::Object(mut object) = value else {
         return Err(IngestError::InvalidRequest("a batch must be a JSON object".into()));
@@ -131,6 +133,13 @@ pub fn parse_backfill(value: Value) -> Result<Backfill> {
     let Some(Value::Array(items)) = object.remove("Items") else {
         return Err(IngestError::InvalidRequest("a batch's \"Items\" must be an array".into()));
     };
+    // The answer names every item; more could not fit Step Functions' 256 KiB (src/answer.rs).
+    if items.len() > MAX_ITEMS {
+        return Err(IngestError::InvalidRequest(format!(
+            "{} items in one batch; at most {MAX_ITEMS} are accepted (the template's BackfillMaxItemsPerBatch)",
+            items.len()
+        )));
+    }
     let started =
         object.get("BatchInput").and_then(|b| b.get("run_started_at")).and_then(Value::as_str).ok_or_else(|| {
             IngestError::InvalidRequest(
@@ -318,6 +327,15 @@ mod tests {
             assert_eq!(parse_url(refused).unwrap_err().code(), "url_not_allowed", "{refused}");
         }
         assert_eq!(parse_url("not a url").unwrap_err().code(), "invalid_request");
+    }
+
+    #[test]
+    fn a_batch_of_more_than_100_items_is_refused_whole() {
+        let batch = |n| json!({"Items": vec![json!({"data": "aGk="}); n], "BatchInput": {"run_started_at": "2026-11-24T20:30:15Z"}});
+        assert_eq!(parse_backfill(batch(MAX_ITEMS)).unwrap().items.len(), MAX_ITEMS);
+        let err = parse_backfill(batch(MAX_ITEMS + 1)).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+        assert!(err.to_string().starts_with("101 items in one batch; at most 100"), "{err}");
     }
 
     #[test]
