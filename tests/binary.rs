@@ -235,3 +235,26 @@ async fn refused_backfill_items_are_logged_whole_one_line_each() {
     assert_eq!(inline, json!({"data": "<16 base64 characters, not logged>", "file_name": "text.png"}));
     assert!(!stdout.contains("bm90IGFuIGltYWdl"), "object bytes leaked into the logs");
 }
+
+#[tokio::test]
+async fn an_sqs_record_with_a_url_over_8_kib_fails_as_invalid_request() {
+    let server = S3Server::start().await;
+    let mut api = RuntimeApi::start().await;
+    let mut child = function(&api.address, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
+    let mut event = fixture("sqs-redelivery.json");
+    let url = format!("https://example.com/cam.png?session={}", "q".repeat(9 * 1024));
+    event["Records"][0]["body"] = json!(json!({"url": url}).to_string());
+    let id = event["Records"][0]["messageId"].clone();
+    api.push("sqs", event);
+    let answer = api.answer().await;
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    let Answer::Response(answer) = answer else { panic!("expected a response, got {answer:?}") };
+    assert_eq!(answer["batchItemFailures"], json!([{"itemIdentifier": id}]));
+    let failed = log_lines(&String::from_utf8_lossy(&output.stdout), "record failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["fields"]["code"], "invalid_request");
+    let error = failed[0]["fields"]["error"].as_str().unwrap();
+    assert_eq!(error, format!("url is {} bytes; at most 8192 are accepted", url.len()));
+}
