@@ -289,6 +289,16 @@ mod tests {
     }
 
     #[test]
+    fn schedule_urls_over_8_kib_stop_start_up() {
+        let long = format!("http://cam/{}.jpg", "a".repeat(9 * 1024));
+        let err =
+            config(&[("BUCKET_NAME", "pics"), ("SCHEDULE_URLS", &format!("http://cam/1.jpg {long}"))]).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("SCHEDULE_URLS has an invalid value"), "{shown}");
+        assert!(shown.ends_with("at most 8192 are accepted"), "{shown}");
+    }
+
+    #[test]
     fn fetch_allow_private_takes_false_loopback_or_true() {
         for (value, policy) in [
             ("false", AddressPolicy::PublicOnly),

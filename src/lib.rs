@@ -3,6 +3,7 @@
 //! Events enter in [`handlers`], keys are made in [`key`], bytes leave through [`store`];
 //! [`ingest`] is the one place in between that decides.
 
+pub mod answer;
 pub mod app;
 pub mod body;
 pub mod catalog;

@@ -10,8 +10,12 @@ use url::Url;
 
 use crate::error::{IngestError, Result};
 
-/// Most items one request may carry; more is refused whole, so one call stays bounded.
+/// Most items one request (or backfill batch) may carry; more is refused whole, so one call
+/// and its answer stay bounded.
 pub const MAX_ITEMS: usize = 100;
+/// Longest `url` accepted, in bytes as sent. A longer one is refused before it is parsed,
+/// resolved or fetched: an answer or a log line that quotes it stays bounded.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
 /// Most bytes of user metadata (keys plus values) per item: S3's 2 KiB for user metadata,
 /// less the entries the function adds: `sha256` (6 + 64 bytes), `width` and `height` (up to
 /// 5 + 10 and 6 + 10) and `location-stripped` (17 + 4).
@@ -120,7 +124,8 @@ pub struct Backfill {
 
 /// Reads `{"Items":[...],"BatchInput":{"run_started_at":"..."}}`. Items are ingest items, from
 /// JSON Lines as they are, from CSV as rows of strings: an empty cell is an absent field and
-/// `metadata.<name>` columns are metadata entries. The outer error refuses the whole batch.
+/// `metadata.<name>` columns are metadata entries. The outer error refuses the whole batch, as
+/// it does one of more than [`MAX_ITEMS`] items.
 pub fn parse_backfill(value: Value) -> Result<Backfill> {
     let Value::Object(mut object) = value else {
         return Err(IngestError::InvalidRequest("a batch must be a JSON object".into()));
@@ -128,6 +133,13 @@ pub fn parse_backfill(value: Value) -> Result<Backfill> {
     let Some(Value::Array(items)) = object.remove("Items") else {
         return Err(IngestError::InvalidRequest("a batch's \"Items\" must be an array".into()));
     };
+    // The answer names every item; more could not fit Step Functions' 256 KiB (src/answer.rs).
+    if items.len() > MAX_ITEMS {
+        return Err(IngestError::InvalidRequest(format!(
+            "{} items in one batch; at most {MAX_ITEMS} are accepted (the template's BackfillMaxItemsPerBatch)",
+            items.len()
+        )));
+    }
     let started =
         object.get("BatchInput").and_then(|b| b.get("run_started_at")).and_then(Value::as_str).ok_or_else(|| {
             IngestError::InvalidRequest(
@@ -196,8 +208,15 @@ pub fn parse_posted_at(text: &str) -> Result<DateTime<Utc>> {
         .map_err(|e| IngestError::InvalidRequest(format!("posted_at {text:?} is not an RFC 3339 time: {e}")))
 }
 
-/// Parses a URL and refuses schemes other than http and https, and userinfo.
+/// Parses a URL and refuses one over [`MAX_URL_BYTES`], schemes other than http and https, and
+/// userinfo.
 pub fn parse_url(raw: &str) -> Result<Url> {
+    if raw.len() > MAX_URL_BYTES {
+        return Err(IngestError::InvalidRequest(format!(
+            "url is {} bytes; at most {MAX_URL_BYTES} are accepted",
+            raw.len()
+        )));
+    }
     // The text is not echoed: it may carry tokens in its query.
     let url = Url::parse(raw).map_err(|e| IngestError::InvalidRequest(format!("url is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -308,5 +327,30 @@ mod tests {
             assert_eq!(parse_url(refused).unwrap_err().code(), "url_not_allowed", "{refused}");
         }
         assert_eq!(parse_url("not a url").unwrap_err().code(), "invalid_request");
+    }
+
+    #[test]
+    fn a_batch_of_more_than_100_items_is_refused_whole() {
+        let batch = |n| json!({"Items": vec![json!({"data": "aGk="}); n], "BatchInput": {"run_started_at": "2026-11-24T20:30:15Z"}});
+        assert_eq!(parse_backfill(batch(MAX_ITEMS)).unwrap().items.len(), MAX_ITEMS);
+        let err = parse_backfill(batch(MAX_ITEMS + 1)).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+        assert!(err.to_string().starts_with("101 items in one batch; at most 100"), "{err}");
+    }
+
+    #[test]
+    fn urls_over_8_kib_are_refused_before_they_are_parsed() {
+        let base = "https://example.com/";
+        let longest = format!("{base}{}", "a".repeat(MAX_URL_BYTES - base.len()));
+        assert!(parse_url(&longest).is_ok());
+        let over = format!("{longest}a");
+        let err = parse_url(&over).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+        assert_eq!(err.to_string(), "url is 8193 bytes; at most 8192 are accepted");
+        // Measured as sent, before the scheme is looked at.
+        assert_eq!(parse_url(&format!("ftp://{}", "a".repeat(MAX_URL_BYTES))).unwrap_err().code(), "invalid_request");
+        let row =
+            parse_backfill(json!({"Items": [{"url": over}], "BatchInput": {"run_started_at": "2026-11-24T20:30:15Z"}}));
+        assert_eq!(row.unwrap().items[0].1.as_ref().unwrap_err().code(), "invalid_request");
     }
 }

@@ -243,3 +243,113 @@ async fn fetches_to_one_host_are_bounded_while_other_hosts_proceed() {
     assert_eq!(busy.peak_connections(), 3, "connections open at once to the busy host");
     assert_eq!(busy.peak_concurrency(), 3);
 }
+
+/// Step Functions' limit on a state's output, and on a batch (MaxInputBytesPerBatch's most).
+const STATE_LIMIT: usize = 256 * 1024;
+
+fn json_bytes(value: &Value) -> usize {
+    serde_json::to_vec(value).unwrap().len()
+}
+
+/// A crawl's batch of `count` items whose URLs' query strings pad it to exactly `bytes`.
+fn crawl_batch(origin: &Origin, count: usize, bytes: usize) -> Value {
+    let item = |i: usize, pad: usize| {
+        json!({"url": origin.url(&format!("/missing/{i}.png?session={}", "s".repeat(pad))), "file_name": format!("{i}.png"),
+               "posted_at": "2026-11-20T08:00:00Z", "metadata": {"source": "crawl-42"}})
+    };
+    let bare = json_bytes(&batch((0..count).map(|i| item(i, 0)).collect()));
+    let pad = bytes - bare;
+    let items = (0..count).map(|i| item(i, pad / count + usize::from(i < pad % count))).collect();
+    let batch = batch(items);
+    assert_eq!(json_bytes(&batch), bytes);
+    batch
+}
+
+#[tokio::test]
+async fn a_full_batch_of_refused_items_is_answered_within_256_kib() {
+    let server = S3Server::start().await;
+    let origin = Origin::start(|_| Reply::Status(404)).await;
+    let event = crawl_batch(&origin, 36, STATE_LIMIT - 40);
+    let items = event["Items"].as_array().unwrap();
+    assert!(items.iter().all(|i| i["url"].as_str().unwrap().len() <= 8192));
+    let answer = invoke(&server.app(&[]), event.clone()).await.unwrap();
+
+    let failed = answer["failed"].as_array().unwrap();
+    let mut echoed_whole = answer.clone();
+    for (entry, item) in echoed_whole["failed"].as_array_mut().unwrap().iter_mut().zip(items) {
+        entry["item"] = item.clone();
+    }
+    echoed_whole.as_object_mut().unwrap().remove("items_shortened");
+    let (batch_bytes, answer_bytes, whole_bytes) = (json_bytes(&event), json_bytes(&answer), json_bytes(&echoed_whole));
+    println!("batch {batch_bytes} bytes; answer {answer_bytes} bytes; with every item whole it would be {whole_bytes}");
+    assert!(whole_bytes > STATE_LIMIT, "the batch must be one whose items cannot all be echoed");
+    assert!(answer_bytes <= STATE_LIMIT, "{answer_bytes} bytes");
+
+    assert_eq!(answer["items_shortened"], true);
+    assert_eq!(answer["stored"], json!([]));
+    assert_eq!(failed.len(), 36, "every failure is answered");
+    for (i, entry) in failed.iter().enumerate() {
+        assert_eq!(entry["index"], i);
+        assert_eq!(entry["error"]["code"], "fetch_failed");
+        let message = entry["error"]["message"].as_str().unwrap();
+        assert!(message.ends_with(&format!("/missing/{i}.png: upstream answered 404 Not Found")), "{message}");
+    }
+    let whole = failed.iter().zip(items).take_while(|(entry, item)| entry["item"] == **item).count();
+    assert!(whole > 0 && whole < 36, "items are echoed whole while they fit: {whole}");
+    for (entry, item) in failed.iter().zip(items).skip(whole) {
+        let url = item["url"].as_str().unwrap();
+        assert_eq!(entry["item"], json!({"file_name": item["file_name"], "url": &url[..1024]}));
+    }
+    assert_eq!(origin.hits(), 36, "each item was fetched, and refused by the origin");
+    assert!(server.keys().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_inline_image_in_a_full_batch_comes_back_as_its_name() {
+    use base64::Engine;
+    let server = S3Server::start().await;
+    let page = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 195_000]);
+    let event = batch(vec![json!({"data": page, "file_name": "page.png", "metadata": {"source": "crawl-42"}})]);
+    assert!(json_bytes(&event) < STATE_LIMIT);
+    let answer = invoke(&server.app(&[]), event).await.unwrap();
+    assert!(json_bytes(&answer) < 1024, "{answer}");
+    assert_eq!(answer["items_shortened"], true);
+    assert_eq!(answer["failed"][0]["index"], 0);
+    assert_eq!(answer["failed"][0]["item"], json!({"file_name": "page.png"}));
+    assert_eq!(answer["failed"][0]["error"]["code"], "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn a_batch_whose_answer_fits_is_echoed_whole() {
+    let server = S3Server::start().await;
+    let origin = Origin::start(|path| match path {
+        "/ok.png" => Reply::Bytes("image/png", Bytes::from(png(4))),
+        _ => Reply::Status(404),
+    })
+    .await;
+    let long = format!("{}?session={}", origin.url("/gone.png"), "s".repeat(6000));
+    let items = vec![
+        json!({"url": origin.url("/ok.png")}),
+        json!({"url": long, "file_name": "gone.png", "metadata": {"source": "crawl-42"}}),
+        json!({"data": "not base64!", "file_name": "broken.png"}),
+        json!({"url": "ftp://example.com/a.png", "posted_at": "2026-11-20T08:00:00Z"}),
+        json!({"url": "", "file_name": "", "metadata.source": ""}),
+    ];
+    let answer = invoke(&server.app(&[]), batch(items.clone())).await.unwrap();
+    assert_eq!(keys_of(&answer), ["2026/11/24/203015/ok.png"]);
+    assert!(answer.get("items_shortened").is_none(), "{answer}");
+    let failed = answer["failed"].as_array().unwrap();
+    let echoed: Vec<(u64, &Value, &str)> = failed
+        .iter()
+        .map(|f| (f["index"].as_u64().unwrap(), &f["item"], f["error"]["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        echoed,
+        [
+            (1, &items[1], "fetch_failed"),
+            (2, &items[2], "invalid_base64"),
+            (3, &items[3], "url_not_allowed"),
+            (4, &items[4], "invalid_request")
+        ]
+    );
+}

@@ -209,3 +209,74 @@ async fn built_binary_refuses_bombs_without_allocating_their_declared_size() {
     assert!(peak < 64.0, "peak RSS {peak:.1} MiB refusing bombs");
     eprintln!("peak RSS {peak:.1} MiB refusing {} bombs", bombs.len());
 }
+
+/// The JSON log lines of a finished run whose message is `message`.
+fn log_lines(stdout: &str, message: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == message)
+        .collect()
+}
+
+#[tokio::test]
+async fn refused_backfill_items_are_logged_whole_one_line_each() {
+    use std::io::Read;
+    let server = S3Server::start().await;
+    let mut api = RuntimeApi::start().await;
+    let mut child = function(&api.address, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
+    // The logs outgrow a pipe's buffer: read them as they come, or the function blocks on them.
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut logs = String::new();
+        out.read_to_string(&mut logs).map(|_| logs)
+    });
+    // Refused URLs long enough that the answer cannot echo them all, and inline bytes.
+    let mut items: Vec<serde_json::Value> = (0..36)
+        .map(|i| json!({"url": format!("ftp://example.com/{i}/{}", "p".repeat(7150)), "file_name": format!("{i}.png")}))
+        .collect();
+    items.push(json!({"data": "bm90IGFuIGltYWdl", "file_name": "text.png"}));
+    api.push("batch", json!({"Items": items, "BatchInput": {"run_started_at": "2026-11-24T20:30:15.123Z"}}));
+    let answer = api.answer().await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stdout = reader.join().unwrap().unwrap();
+
+    let Answer::Response(answer) = answer else { panic!("expected a response, got {answer:?}") };
+    assert_eq!(answer["items_shortened"], true);
+    assert_eq!(answer["failed"].as_array().unwrap().len(), 37);
+    let logged = log_lines(&stdout, "backfill item refused");
+    let indices: Vec<u64> = logged.iter().map(|l| l["fields"]["index"].as_u64().unwrap()).collect();
+    assert_eq!(indices, (0..37).collect::<Vec<u64>>(), "one line per refused item");
+    for line in &logged[..36] {
+        let item: serde_json::Value = serde_json::from_str(line["fields"]["item"].as_str().unwrap()).unwrap();
+        assert_eq!(item, items[line["fields"]["index"].as_u64().unwrap() as usize], "logged whole");
+        assert_eq!(line["fields"]["code"], "url_not_allowed");
+    }
+    let inline: serde_json::Value = serde_json::from_str(logged[36]["fields"]["item"].as_str().unwrap()).unwrap();
+    assert_eq!(inline, json!({"data": "<16 base64 characters, not logged>", "file_name": "text.png"}));
+    assert!(!stdout.contains("bm90IGFuIGltYWdl"), "object bytes leaked into the logs");
+}
+
+#[tokio::test]
+async fn an_sqs_record_with_a_url_over_8_kib_fails_as_invalid_request() {
+    let server = S3Server::start().await;
+    let mut api = RuntimeApi::start().await;
+    let mut child = function(&api.address, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
+    let mut event = fixture("sqs-redelivery.json");
+    let url = format!("https://example.com/cam.png?session={}", "q".repeat(9 * 1024));
+    event["Records"][0]["body"] = json!(json!({"url": url}).to_string());
+    let id = event["Records"][0]["messageId"].clone();
+    api.push("sqs", event);
+    let answer = api.answer().await;
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    let Answer::Response(answer) = answer else { panic!("expected a response, got {answer:?}") };
+    assert_eq!(answer["batchItemFailures"], json!([{"itemIdentifier": id}]));
+    let failed = log_lines(&String::from_utf8_lossy(&output.stdout), "record failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["fields"]["code"], "invalid_request");
+    let error = failed[0]["fields"]["error"].as_str().unwrap();
+    assert_eq!(error, format!("url is {} bytes; at most 8192 are accepted", url.len()));
+}

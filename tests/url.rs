@@ -355,3 +355,46 @@ async fn a_large_object_whose_sha256_was_never_recorded_is_still_recognised() {
     assert_eq!(head.metadata().unwrap()["sha256"], hex::encode(Sha256::digest(&body)));
     assert!(server.open_uploads().is_empty());
 }
+
+/// A URL of exactly `len` bytes on `origin`, long in its query as a crawl's URLs are.
+fn url_of_len(origin: &Origin, len: usize) -> String {
+    let base = origin.url("/cams/1.png?session=");
+    format!("{base}{}", "q".repeat(len - base.len()))
+}
+
+#[tokio::test]
+async fn a_url_over_8_kib_is_refused_on_every_source_before_any_fetch() {
+    let server = S3Server::start().await;
+    let origin = Origin::start(|_| Reply::Bytes("image/png", tabby())).await;
+    let app = server.app(&[]);
+    let request = json!({"items": [{"url": url_of_len(&origin, 9 * 1024)}]});
+
+    for name in ["apigw-v1-json-items.json", "apigw-v2-json-partial.json"] {
+        let mut event = fixture(name);
+        event["body"] = json!(request.to_string());
+        let (status, body) = invoke_api(&app, event).await;
+        assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_request")), "{name}: {body}");
+        assert_eq!(body["error"]["message"], "url is 9216 bytes; at most 8192 are accepted");
+    }
+    let mut custom = fixture("eventbridge-custom.json");
+    custom["detail"] = request.clone();
+    for (source, event) in [("eventbridge", custom), ("direct", request.clone())] {
+        let err = invoke(&app, event).await.expect_err(source);
+        assert_eq!(err.error_type, "invalid_request", "{source}: {}", err.error_message);
+        assert!(err.error_message.contains("url is 9216 bytes"), "{source}: {}", err.error_message);
+    }
+    let batch = json!({"Items": request["items"], "BatchInput": {"run_started_at": "2026-11-24T20:30:15.123Z"}});
+    let answer = invoke(&app, batch).await.unwrap();
+    assert_eq!(answer["failed"][0]["error"]["code"], "invalid_request", "{answer}");
+    // An SQS answer names only the record; its code is in the logs (tests/binary.rs).
+    let mut queued = fixture("sqs-redelivery.json");
+    queued["Records"][0]["body"] = json!(request.to_string());
+    let id = queued["Records"][0]["messageId"].as_str().unwrap().to_owned();
+    assert_eq!(failed_ids(&invoke(&app, queued).await.unwrap()), [id]);
+
+    assert_eq!(origin.hits(), 0, "nothing was fetched");
+    assert!(server.keys().is_empty());
+    let longest = invoke(&app, url_item(&url_of_len(&origin, 8 * 1024))).await.unwrap();
+    assert_eq!(longest["stored"][0]["key"], "2026/11/24/203015/1.png", "8 KiB is still accepted");
+    assert_eq!(origin.hits(), 1);
+}

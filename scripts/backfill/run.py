@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -149,6 +150,8 @@ class Invocations:
         self.error_types = collections.Counter()  # every error answer, retried ones included
         self.succeeded = set()
         self.count = 0
+        self.largest_batch = 0  # bytes of the largest payload the function was sent
+        self.largest_answer = 0  # bytes of the largest successful answer
         self.lock = threading.Lock()
 
     def __call__(self, name, body, headers):
@@ -162,12 +165,14 @@ class Invocations:
             answer = {"errorType": "?", "errorMessage": out.decode("utf-8", "replace")}
         with self.lock:
             self.count += 1
+            self.largest_batch = max(self.largest_batch, len(body or b""))
             if failed:
                 self.errors[key] = answer
                 self.error_types[answer.get("errorType", "?")] += 1
             else:
                 self.succeeded.add(key)
                 self.answers.append((payload, answer))
+                self.largest_answer = max(self.largest_answer, len(out))
         return status, hdrs, out
 
 
@@ -228,10 +233,12 @@ def summarize(items_total, invocations, output, tolerated):
     stored = collections.Counter()
     failed = collections.Counter()
     failed_batches = collections.Counter()
+    shortened = 0
     warm_up = json.dumps({"items": []})
     for payload, answer in invocations.answers:
         if payload == {"items": []}:
             continue
+        shortened += answer.get("items_shortened") is True
         for s in answer.get("stored", []):
             stored[s.get("status", "?")] += 1
         for f in answer.get("failed", []):
@@ -252,7 +259,15 @@ def summarize(items_total, invocations, output, tolerated):
         "aws_map_run_would_fail": share > tolerated,
         "error_answers_by_type": dict(invocations.error_types),
         "map_output": output,
+        "largest_batch_bytes": invocations.largest_batch, "largest_answer_bytes": invocations.largest_answer,
+        "answers_with_items_shortened": shortened,
     }
+
+
+def engine_errors(log_path):
+    """The errors moto's interpreter logged (a task's States.DataLimitExceeded among them), by name."""
+    with open(log_path, errors="replace") as f:
+        return dict(collections.Counter(re.findall(r"Exception=\w+, Error=([\w.]+)", f.read())))
 
 
 def print_summary(s):
@@ -263,10 +278,15 @@ def print_summary(s):
         print("    invocations that failed (then retried or not): "
               + ", ".join(f"{k} {v}" for k, v in sorted(s["error_answers_by_type"].items())))
     print("    failed, by code: " + (", ".join(f"{k} {v}" for k, v in sorted(s["failed_by_code"].items())) or "none"))
+    if s["engine_errors"]:
+        print("    errors moto's interpreter logged: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(s["engine_errors"].items())))
     if s["items_in_failed_batches_by_error"]:
         print("    items in batches that failed after their retries: "
               + ", ".join(f"{k} {v}" for k, v in sorted(s["items_in_failed_batches_by_error"].items())))
     verdict = "would FAIL" if s["aws_map_run_would_fail"] else "would succeed"
+    print(f"    largest batch sent {s['largest_batch_bytes']} bytes, largest answer {s['largest_answer_bytes']} bytes; "
+          f"answers with items shortened: {s['answers_with_items_shortened']}")
     print(f"    {s['failed_share_percent']}% of items failed with their batch; ToleratedFailurePercentage "
           f"{s['tolerated_failure_percentage']}: on AWS the map run {verdict} (moto tolerates every failure)")
 
@@ -371,6 +391,7 @@ def main(argv=None):
         summary["map_run"] = {"status": m["status"], "items": m["itemCounts"], "batches": m["executionCounts"]}
         listed = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="images/")
         summary["objects_in_bucket"] = sum(len(p.get("Contents", [])) for p in listed)
+        summary["engine_errors"] = engine_errors(os.path.join(work, "moto.log"))
         print_summary(summary)
         print(f"    objects under s3://{BUCKET}/images/: {summary['objects_in_bucket']}")
         report = os.path.join(work, "report.json")

@@ -1,10 +1,12 @@
 """The template's backfill state machine run on moto's engine, end to end (run by `make test`).
 
 A JSON Lines manifest of a few hundred URLs and a small CSV one, each through run.py: moto's
-Step Functions and S3, the proxy, a local origin and the function under cargo lambda watch. It
-fails, never skips, when moto is missing or not the pinned version.
+Step Functions and S3, the proxy, a local origin and the function under cargo lambda watch; and
+batches as large as a batch may be, every item refused, whose answers must fit the limit on a
+state's output. It fails, never skips, when moto is missing or not the pinned version.
 """
 
+import base64
 import importlib.metadata
 import json
 import os
@@ -17,6 +19,26 @@ sys.path.insert(0, HERE)
 import run  # noqa: E402
 
 PINNED_MOTO = "5.2.5"  # scripts/tools.sh MOTO_VERSION
+STATE_LIMIT = 256 * 1024  # Step Functions' limit on a state's output, and on a batch
+RUN_STARTED_AT = "2026-11-27T08:00:27.318Z"  # $$.Execution.StartTime as AWS writes it
+
+
+def batch_bytes(item):
+    """The size of `item`'s one-item batch as an ItemBatcher sends it: compact JSON."""
+    batch = {"Items": [item], "BatchInput": {"run_started_at": RUN_STARTED_AT}}
+    return len(json.dumps(batch, separators=(",", ":")).encode())
+
+
+def full_batches(size):
+    """Two items refused for good, each filling its one-item batch to `size` bytes (the first to
+    within a base64 quantum): an inline page that is no image, and a URL item whose bad
+    posted_at the refusal's message quotes."""
+    page = {"data": "", "file_name": "page.png", "metadata": {"source": "crawl-42"}}
+    room = (size - batch_bytes(page)) // 4 * 4  # whole base64 quanta
+    page["data"] = base64.b64encode(b"x" * (room // 4 * 3)).decode()
+    late = {"url": "http://127.0.0.1:9/" + "p" * 1500 + ".png", "file_name": "late.png", "posted_at": ""}
+    late["posted_at"] = "t" * (size - batch_bytes(late))
+    return [page, late]
 
 
 class Engine(unittest.TestCase):
@@ -56,6 +78,39 @@ class Engine(unittest.TestCase):
     def test_csv_manifest(self):
         code, s = self.backfill("urls.csv", 60)
         self.check(code, s, 60)
+
+    def test_full_batches_of_refused_items_fit_the_state_output_limit(self):
+        # moto has no ItemBatcher, so every item is a batch of its own (docs/backfills.md): each
+        # item here is as large as a whole batch may be, less room for moto's own spelling of the
+        # batch (spaces, a longer StartTime), which it also holds to 256 KiB as a child's input.
+        items = full_batches(STATE_LIMIT - 1144)
+        sizes = [batch_bytes(item) for item in items]
+        self.assertTrue(all(STATE_LIMIT - 1148 < n <= STATE_LIMIT - 1144 for n in sizes), sizes)
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = os.path.join(tmp, "full.jsonl")
+            with open(manifest, "w") as f:
+                f.writelines(json.dumps(item) + "\n" for item in items)
+            out = os.path.join(tmp, "summary.json")
+            code = run.main(["--manifest", manifest, "--work", os.path.join(tmp, "work"), "--timeout", "300",
+                             "--summary-json", out])
+            with open(out) as f:
+                s = json.load(f)
+        print(f"batches of {STATE_LIMIT - 1144} bytes: largest sent {s['largest_batch_bytes']} bytes, "
+              f"largest answer {s['largest_answer_bytes']} bytes")
+        # The answers echo the items whole only while they fit, and cut messages quoting them: an
+        # answer over the limit would fail its child execution with States.DataLimitExceeded.
+        self.assertEqual(s["execution_status"], "SUCCEEDED", s)
+        self.assertEqual(code, 0, s)
+        self.assertEqual((s["items"], s["batches"]), (2, 2), s)
+        self.assertEqual(s["failed_by_code"], {"unsupported_media_type": 1, "invalid_request": 1}, s)
+        self.assertEqual(s["answers_with_items_shortened"], 2, s)
+        self.assertGreaterEqual(s["largest_batch_bytes"], STATE_LIMIT - 1144, s)
+        self.assertLessEqual(s["largest_answer_bytes"], STATE_LIMIT, s)
+        self.assertEqual(s["error_answers_by_type"], {}, s)
+        self.assertEqual(s["items_in_failed_batches_by_error"], {}, s)
+        self.assertEqual(s["engine_errors"], {}, "no States.DataLimitExceeded, nor any other")
+        self.assertEqual(s["map_run"]["batches"]["failed"], 0, s)
+        self.assertEqual(s["map_run"]["items"]["total"], 2, s)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
+use crate::answer::error_body;
 use crate::app::App;
 use crate::catalog::{ListQuery, UploadRequest};
 use crate::deadline::Deadline;
@@ -294,10 +295,6 @@ fn error_response(err: &IngestError, failures: Option<Vec<Value>>) -> HttpRespon
     response
 }
 
-fn error_body(err: &IngestError) -> Value {
-    json!({ "code": err.code(), "message": err.to_string() })
-}
-
 fn respond(status: u16, body: Value) -> HttpResponse {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -404,5 +401,19 @@ mod tests {
         assert_eq!(failed.status, 413);
         assert_eq!(failed.body["error"]["code"], "too_large");
         assert!(failed.body.get("failed").is_none());
+    }
+
+    #[test]
+    fn the_longest_answer_fits_a_synchronous_response() {
+        // Every item refused with a message quoting 16 KiB of what JSON escapes most, twice over:
+        // in the body, then in the envelope that holds the body as a string.
+        let quoted = "\u{1}\"".repeat(8 * 1024);
+        let results = (0..MAX_ITEMS).map(|_| Err(IngestError::InvalidRequest(quoted.clone()))).collect();
+        let response = ingest_response(results);
+        assert_eq!(response.body["failed"].as_array().unwrap().len(), MAX_ITEMS);
+        let mut out = ApiGatewayProxyResponse::default();
+        (out.status_code, out.headers, out.body) = response.into_parts();
+        let size = serde_json::to_vec(&out).unwrap().len();
+        assert!(size <= crate::answer::RESPONSE_LIMIT / 8, "{size} bytes");
     }
 }

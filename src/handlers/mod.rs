@@ -11,6 +11,7 @@ pub mod uploads;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
+use crate::answer::{INVOCATION_MESSAGE_LIMIT, failure_summary};
 use crate::app::App;
 use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
@@ -50,13 +51,12 @@ async fn store_all(ingestor: &Ingestor, batch: Result<Batch>) -> Result<Value, D
     if failed.is_empty() { Ok(json!({ "stored": stored })) } else { Err(invocation_error(&failed)) }
 }
 
-/// An invocation error whose type is the first code and whose message names every failure.
+/// An invocation error whose type is the first code and whose message names the failures, as
+/// many as Step Functions keeps of a cause (direct invocations and backfill batches may come
+/// from a state machine).
 pub fn invocation_error(failed: &[(usize, IngestError)]) -> Diagnostic {
-    let details: Vec<String> =
-        failed.iter().map(|(index, err)| format!("item {index}: {}: {err}", err.code())).collect();
-    let count = if failed.len() == 1 { "1 item".to_owned() } else { format!("{} items", failed.len()) };
     Diagnostic {
         error_type: failed.first().map_or("internal", |(_, e)| e.code()).to_owned(),
-        error_message: format!("{count} failed: {}", details.join("; ")),
+        error_message: failure_summary(failed, INVOCATION_MESSAGE_LIMIT),
     }
 }

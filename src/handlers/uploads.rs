@@ -6,6 +6,7 @@ use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
 use super::invocation_error;
+use crate::answer::error_body;
 use crate::deadline::Deadline;
 use crate::error::Result;
 use crate::ingest::{Ingestor, Promotion};
@@ -27,9 +28,7 @@ pub async fn handle(ingestor: &Ingestor, notice: Result<Notice>, deadline: Deadl
             Ok(Promotion::Ignored) => ignored += 1,
             Ok(Promotion::Gone) => gone += 1,
             Err(err) if err.is_transient() => transient.push((index, err)),
-            Err(err) => {
-                refused.push(json!({"index": index, "error": {"code": err.code(), "message": err.to_string()}}))
-            }
+            Err(err) => refused.push(json!({"index": index, "error": error_body(&err)})),
         }
     }
     if !transient.is_empty() {
