@@ -16,7 +16,7 @@ pub struct Sample {
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images/", $name)).to_vec()
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/testkit/fixtures/images/", $name)).to_vec()
     };
 }
 

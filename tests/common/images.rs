@@ -1,6 +1,6 @@
 //! Real images of every type the function reads facts from, decompression bombs, and EXIF
 //! blocks with and without GPS, for the integration tests. Encoded here with the dev-dependency
-//! encoders, or read from the small fixtures in `tests/fixtures/images/` (see its README).
+//! encoders, or read from the small fixtures in `testkit/fixtures/images/` (see its README).
 
 use std::io::Cursor;
 use std::path::Path;
@@ -17,9 +17,9 @@ pub struct Sample {
     pub height: u32,
 }
 
-/// The bytes of `tests/fixtures/images/{name}`.
+/// The bytes of `testkit/fixtures/images/{name}`.
 pub fn image_fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testkit/fixtures/images").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
