@@ -17,10 +17,10 @@ const LEFT: Duration = Duration::from_millis(3500);
 /// multipart upload is open) and then nothing for 20 s.
 async fn stalling_origin() -> Origin {
     Origin::start(|path| match path {
-        "/fast.png" => Reply::Bytes("image/png", Bytes::from(png(1))),
-        "/slow.png" => Reply::Delayed(Duration::from_secs(20), "image/png", Bytes::from(png(2))),
+        "/fast.png" => Reply::Bytes("image/png", Bytes::from(png::small(1))),
+        "/slow.png" => Reply::Delayed(Duration::from_secs(20), "image/png", Bytes::from(png::small(2))),
         _ => {
-            let mut big = png(3);
+            let mut big = png::small(3);
             big.resize(9 * 1024 * 1024, 7);
             Reply::Stalled(Bytes::from(big), Duration::from_secs(20))
         }
