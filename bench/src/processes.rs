@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use testkit::runtime_api::RuntimeApi;
+
+use crate::s3::S3Server;
+
 /// A child process killed when dropped.
 pub struct Running(pub Child);
 
@@ -100,4 +104,12 @@ impl Tls {
 /// The folder with the release (or, for smoke runs, debug) binaries of this workspace.
 pub fn binaries(profile: &str) -> PathBuf {
     crate::target_dir().join(profile)
+}
+
+/// This workspace's image-ingest binary of `profile` as Lambda runs a 128 MB function, against
+/// `api` and the S3 server `s3`, logging warnings only. Callers add its settings.
+pub fn image_ingest(profile: &str, api: &RuntimeApi, s3: &S3Server) -> Command {
+    let mut command = testkit::function::command(binaries(profile).join("image-ingest"), api);
+    command.envs(s3.env()).env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128").env("AWS_LAMBDA_LOG_LEVEL", "WARN");
+    command
 }

@@ -52,14 +52,7 @@ impl S3Server {
 
     /// The environment a function process needs to use this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL_S3", self.endpoint.clone()),
-            ("S3_FORCE_PATH_STYLE", "true".into()),
-            ("AWS_REGION", REGION.into()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+        testkit::function::s3_env(&self.endpoint, REGION, ACCESS_KEY, SECRET_KEY)
     }
 
     /// A client for the harness's own requests.
