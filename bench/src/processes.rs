@@ -57,14 +57,7 @@ impl LocalS3 {
 
     /// Deletes every stored object, to keep tmpfs small between rounds.
     pub fn clear(&self, bucket: &str) {
-        let dir = self.root.path().join(bucket);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for entry in std::fs::read_dir(self.root.path()).unwrap().flatten() {
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        crate::s3::empty_bucket(self.root.path(), bucket);
     }
 }
 

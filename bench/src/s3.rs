@@ -70,13 +70,19 @@ impl S3Server {
 
     /// Removes everything stored in `bucket`, to keep tmpfs small between rounds.
     pub fn empty(&self, bucket: &str) {
-        let dir = self.root.path().join(bucket);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        for entry in std::fs::read_dir(self.root.path()).unwrap().flatten() {
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        empty_bucket(self.root.path(), bucket);
+    }
+}
+
+/// Removes every object s3s-fs stores in `bucket` under `root`, and the multipart uploads it
+/// keeps as dot files at the root.
+pub fn empty_bucket(root: &std::path::Path, bucket: &str) {
+    let dir = root.join(bucket);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(root).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
