@@ -69,12 +69,7 @@ async fn api_answers_207_with_unfinished_items_not_attempted() {
     assert_eq!(answer["statusCode"], 207);
     let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["stored"].as_array().unwrap().len(), 1);
-    let failed: Vec<(u64, &str)> = body["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["index"].as_u64().unwrap(), f["error"]["code"].as_str().unwrap()))
-        .collect();
+    let failed = failed_items(&body);
     assert_eq!(failed, [(1, "not_attempted"), (2, "not_attempted")]);
     assert_cut_off(&server, took);
 }

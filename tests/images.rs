@@ -171,12 +171,7 @@ async fn bombs_as_multipart_form_parts_are_refused_and_a_good_part_beside_them_i
     mixed.insert(1, ("good.png".into(), "image/png", png::small(4)));
     let (status, body) = invoke_api(&app, multipart_event(&mixed)).await;
     assert_eq!(status, 207, "{body}");
-    let failed: Vec<(u64, &str)> = body["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["index"].as_u64().unwrap(), f["error"]["code"].as_str().unwrap()))
-        .collect();
+    let failed = failed_items(&body);
     assert_eq!(
         failed,
         [(0, "too_many_pixels"), (2, "too_many_pixels"), (3, "too_many_pixels"), (4, "too_many_pixels")],

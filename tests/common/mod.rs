@@ -219,6 +219,16 @@ pub fn failed_ids(response: &Value) -> Vec<String> {
     ids
 }
 
+/// The items an answer reports as failed: (index, error code), in its order.
+pub fn failed_items(answer: &Value) -> Vec<(u64, &str)> {
+    answer["failed"]
+        .as_array()
+        .expect("an answer with failed items")
+        .iter()
+        .map(|f| (f["index"].as_u64().unwrap(), f["error"]["code"].as_str().unwrap()))
+        .collect()
+}
+
 /// Invokes with an API Gateway event and returns (status, parsed body).
 pub async fn invoke_api(app: &App, payload: Value) -> (u16, Value) {
     let response = invoke(app, payload).await.expect("API events always get a response");
