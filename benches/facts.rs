@@ -47,7 +47,7 @@ fn png_64k() -> Vec<u8> {
 fn facts(c: &mut Criterion) {
     let jpeg = big_progressive_jpeg();
     let png = png_64k();
-    let heic = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images/image.heic")).expect("heic");
+    let heic = testkit::images::image_fixture("image.heic");
     eprintln!("sizes: jpeg {} bytes, png {} bytes, heic {} bytes", jpeg.len(), png.len(), heic.len());
 
     let mut group = c.benchmark_group("read_facts");

@@ -22,7 +22,7 @@ printf -- '--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a.png"\r
 printf '../../etc/passwd' >fuzz/corpus/file_name/seed
 # Image seeds: a type-selector byte (0 = PNG, 3 = WebP, 5 = HEIF, 9 = JPEG XL) before a real file.
 for seed in 3:lossy.webp 3:extended.webp 4:image.avif 5:image.heic 9:image.jxl 9:image-container.jxl; do
-  { printf "\\$(printf '%03o' "${seed%%:*}")"; cat "tests/fixtures/images/${seed#*:}"; } >"fuzz/corpus/image_facts/${seed#*:}"
+  { printf "\\$(printf '%03o' "${seed%%:*}")"; cat "testkit/fixtures/images/${seed#*:}"; } >"fuzz/corpus/image_facts/${seed#*:}"
 done
 for target in event multipart file_name image_facts; do
   echo "==> fuzz $target for ${seconds}s"

@@ -162,7 +162,7 @@ async fn same_bytes_are_idempotent_and_different_bytes_move_aside() {
     let app = server.app(&[]);
     let item =
         |bytes: &[u8]| json!({"data": B64.encode(bytes), "file_name": "cat.png", "posted_at": "2026-11-24T20:30:15Z"});
-    let (first, second) = (png(1), png(2));
+    let (first, second) = (png::small(1), png::small(2));
 
     let stored = invoke(&app, item(&first)).await.unwrap();
     assert_eq!(stored["stored"][0]["status"], "created");

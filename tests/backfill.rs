@@ -23,7 +23,7 @@ fn batch(items: Vec<Value>) -> Value {
 
 fn data_item(seed: u8, name: &str) -> Value {
     use base64::Engine;
-    json!({"data": base64::engine::general_purpose::STANDARD.encode(png(seed)), "file_name": name})
+    json!({"data": base64::engine::general_purpose::STANDARD.encode(png::small(seed)), "file_name": name})
 }
 
 fn keys_of(answer: &Value) -> Vec<&str> {
@@ -147,7 +147,7 @@ async fn origin_answers_decide_permanent_or_transient() {
         "/forbidden.png" => Reply::Status(403),
         "/busy.png" => Reply::Status(503),
         "/later.png" => Reply::Status(429),
-        _ => Reply::Bytes("image/png", Bytes::from(png(3))),
+        _ => Reply::Bytes("image/png", Bytes::from(png::small(3))),
     })
     .await;
     let app = server.app(&[]);
@@ -197,7 +197,8 @@ async fn a_missing_bucket_and_the_deadline_are_transient() {
     assert_eq!(err.error_type, TRANSIENT);
     assert!(err.error_message.contains("bucket_not_found"), "{}", err.error_message);
 
-    let origin = Origin::start(|_| Reply::Delayed(Duration::from_secs(30), "image/png", Bytes::from(png(2)))).await;
+    let origin =
+        Origin::start(|_| Reply::Delayed(Duration::from_secs(30), "image/png", Bytes::from(png::small(2)))).await;
     let items = vec![data_item(1, "quick.png"), json!({"url": origin.url("/slow.png")})];
     let err =
         invoke_with_deadline(&server.app(&[]), batch(items), Duration::from_millis(2_500)).await.expect_err("cut");
@@ -219,7 +220,7 @@ async fn fetches_to_one_host_are_bounded_while_other_hosts_proceed() {
             open.send_replace(true);
         }
         let seed = path.trim_start_matches('/').trim_end_matches(".png").parse().unwrap_or(0);
-        Reply::Bytes("image/png", Bytes::from(png(seed)))
+        Reply::Bytes("image/png", Bytes::from(png::small(seed)))
     })
     .await;
     let busy = Origin::start(move |path| {
@@ -228,7 +229,7 @@ async fn fetches_to_one_host_are_bounded_while_other_hosts_proceed() {
         let gate = async move {
             let _ = opened.wait_for(|open| *open).await;
         };
-        Reply::After(Box::pin(gate), "image/png", Bytes::from(png(seed)))
+        Reply::After(Box::pin(gate), "image/png", Bytes::from(png::small(seed)))
     })
     .await;
     let mut items: Vec<Value> = (0..50).map(|i| json!({"url": busy.url(&format!("/{i}.png"))})).collect();
@@ -323,7 +324,7 @@ async fn a_refused_inline_image_in_a_full_batch_comes_back_as_its_name() {
 async fn a_batch_whose_answer_fits_is_echoed_whole() {
     let server = S3Server::start().await;
     let origin = Origin::start(|path| match path {
-        "/ok.png" => Reply::Bytes("image/png", Bytes::from(png(4))),
+        "/ok.png" => Reply::Bytes("image/png", Bytes::from(png::small(4))),
         _ => Reply::Status(404),
     })
     .await;

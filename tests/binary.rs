@@ -10,21 +10,11 @@ use serde_json::json;
 use common::runtime_api::{Answer, RuntimeApi};
 use common::*;
 
-fn function(runtime_api: &str, endpoint: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-ingest"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "image-ingest")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL_S3", endpoint)
-        .env("S3_FORCE_PATH_STYLE", "true")
+/// The built binary against `api` and the S3 server at `endpoint`, without a bucket.
+fn function(api: &RuntimeApi, endpoint: &str) -> Command {
+    let mut cmd = testkit::function::command(env!("CARGO_BIN_EXE_image-ingest"), api);
+    cmd.env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .envs(testkit::function::s3_env(endpoint, REGION, ACCESS_KEY, SECRET_KEY))
         .env("KEY_PREFIX", "images/")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -35,11 +25,11 @@ fn function(runtime_api: &str, endpoint: &str) -> Command {
 async fn built_binary_stores_an_object_through_the_runtime_api() {
     let server = S3Server::start().await;
     let mut api = RuntimeApi::start().await;
-    let mut child = function(&api.address, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
-    api.push("req-1", fixture("apigw-v2-raw-png.json"));
-    let answer = api.answer().await;
-    api.push("req-2", fixture("direct-unrecognised.json"));
-    let error = api.answer().await;
+    let mut child = function(&api, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
+    api.push(fixture("apigw-v2-raw-png.json").to_string());
+    let answer = api.json_answer().await;
+    api.push(fixture("direct-unrecognised.json").to_string());
+    let error = api.json_answer().await;
     child.kill().unwrap();
     let output = child.wait_with_output().unwrap();
 
@@ -65,10 +55,10 @@ async fn built_binary_stores_an_object_through_the_runtime_api() {
 async fn an_upload_ticket_lists_exactly_the_headers_it_signed_inside_a_traced_invocation() {
     let server = S3Server::start().await;
     let mut api = RuntimeApi::start().await;
-    let mut child = function(&api.address, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
+    let mut child = function(&api, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
     // The runtime API sends a trace id, so the SDK's recursion detection adds x-amzn-trace-id.
-    api.push("req-1", fixture("apigw-v2-upload-presign.json"));
-    let answer = api.answer().await;
+    api.push(fixture("apigw-v2-upload-presign.json").to_string());
+    let answer = api.json_answer().await;
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -86,45 +76,10 @@ async fn an_upload_ticket_lists_exactly_the_headers_it_signed_inside_a_traced_in
 #[tokio::test]
 async fn missing_bucket_name_stops_start_up_naming_it() {
     let api = RuntimeApi::start().await;
-    let output = function(&api.address, "http://127.0.0.1:9").output().unwrap();
+    let output = function(&api, "http://127.0.0.1:9").output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("BUCKET_NAME"), "{stderr}");
-}
-
-/// A PNG of `height` rows of `width` black RGB pixels, written to `path` in pieces: a stored
-/// (uncompressed) zlib stream, so its size is about width x height x 3. Chunk CRCs are left
-/// zero: nothing here checks them, and computing one over a GiB would dominate the test.
-fn write_big_png(path: &std::path::Path, width: u32, height: u32) -> u64 {
-    use std::io::Write;
-    let row = 1 + 3 * width as usize;
-    let raw = row as u64 * u64::from(height);
-    let blocks = raw.div_ceil(65_535);
-    let idat = 2 + blocks * 5 + raw + 4;
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    file.write_all(b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR").unwrap();
-    file.write_all(&width.to_be_bytes()).unwrap();
-    file.write_all(&height.to_be_bytes()).unwrap();
-    file.write_all(&[8, 2, 0, 0, 0, 0, 0, 0, 0]).unwrap();
-    file.write_all(&(idat as u32).to_be_bytes()).unwrap();
-    file.write_all(b"IDAT\x78\x01").unwrap();
-    let zeros = vec![0u8; 65_535];
-    let mut left = raw;
-    while left > 0 {
-        let len = left.min(65_535) as u16;
-        left -= u64::from(len);
-        file.write_all(&[u8::from(left == 0)]).unwrap();
-        file.write_all(&len.to_le_bytes()).unwrap();
-        file.write_all(&(!len).to_le_bytes()).unwrap();
-        file.write_all(&zeros[..usize::from(len)]).unwrap();
-    }
-    // Adler-32 of zeros: a stays 1, b adds 1 per byte.
-    let adler = ((raw % 65_521) as u32) << 16 | 1;
-    file.write_all(&adler.to_be_bytes()).unwrap();
-    file.write_all(&[0; 4]).unwrap();
-    file.write_all(b"\0\0\0\0IEND\xae\x42\x60\x82").unwrap();
-    file.flush().unwrap();
-    std::fs::metadata(path).unwrap().len()
 }
 
 /// The function's peak resident memory, from the kernel's own count.
@@ -147,7 +102,7 @@ async fn a_one_gib_staged_upload_is_promoted_with_flat_memory() {
     let server = S3Server::start().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("panorama.png");
-    let size = write_big_png(&path, 16_384, 21_846);
+    let size = png::write_black(&path, 16_384, 21_846);
     assert!(size >= 1 << 30, "{size}");
     let staged = "incoming/2026/11/25/101500/panorama.png";
     let body = aws_sdk_s3::primitives::ByteStream::from_path(&path).await.unwrap();
@@ -156,7 +111,7 @@ async fn a_one_gib_staged_upload_is_promoted_with_flat_memory() {
 
     // Hashing a GiB in a debug build on a busy 2-core runner can take longer than 30 s.
     let mut api = RuntimeApi::with_timeout(Duration::from_secs(300)).await;
-    let mut child = function(&api.address, &server.endpoint)
+    let mut child = function(&api, &server.endpoint)
         .env("BUCKET_NAME", BUCKET)
         .env("MAX_OBJECT_BYTES", (2u64 << 30).to_string())
         // 358 million pixels: a GiB of raw RGB is over the default cap, which is not under test.
@@ -166,8 +121,8 @@ async fn a_one_gib_staged_upload_is_promoted_with_flat_memory() {
     let mut notice = fixture("s3-object-created.json");
     notice["Records"][0]["s3"]["bucket"]["name"] = json!(BUCKET);
     notice["Records"][0]["s3"]["object"]["key"] = json!(staged);
-    api.push("req-1", notice);
-    let answer = api.answer().await;
+    api.push(notice.to_string());
+    let answer = api.json_answer().await;
     let peak = peak_rss_mib(child.id());
     child.kill().unwrap();
     child.wait().unwrap();
@@ -186,21 +141,21 @@ async fn built_binary_refuses_bombs_without_allocating_their_declared_size() {
     use base64::Engine;
     let server = S3Server::start().await;
     let mut api = RuntimeApi::start().await;
-    let mut child = function(&api.address, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
+    let mut child = function(&api, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
     let bombs = images::bombs();
-    for (i, (name, _, ext, bytes)) in bombs.iter().enumerate() {
-        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
-        api.push(&format!("req-{i}"), json!({"data": data, "file_name": format!("{name}.{ext}")}));
+    for bomb in &bombs {
+        let data = base64::engine::general_purpose::STANDARD.encode(&bomb.bytes);
+        api.push(json!({"data": data, "file_name": format!("{}.{}", bomb.name, bomb.ext)}).to_string());
     }
     let mut answers = Vec::new();
     for _ in &bombs {
-        answers.push(api.answer().await);
+        answers.push(api.json_answer().await);
     }
     let peak = peak_rss_mib(child.id());
     child.kill().unwrap();
     child.wait().unwrap();
 
-    for ((name, ..), answer) in bombs.iter().zip(answers) {
+    for (images::Sample { name, .. }, answer) in bombs.iter().zip(answers) {
         let Answer::Error(error) = answer else { panic!("{name}: expected an error, got {answer:?}") };
         assert_eq!(error["errorType"], "too_many_pixels", "{name}: {error}");
     }
@@ -224,7 +179,7 @@ async fn refused_backfill_items_are_logged_whole_one_line_each() {
     use std::io::Read;
     let server = S3Server::start().await;
     let mut api = RuntimeApi::start().await;
-    let mut child = function(&api.address, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
+    let mut child = function(&api, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
     // The logs outgrow a pipe's buffer: read them as they come, or the function blocks on them.
     let mut out = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -236,8 +191,8 @@ async fn refused_backfill_items_are_logged_whole_one_line_each() {
         .map(|i| json!({"url": format!("ftp://example.com/{i}/{}", "p".repeat(7150)), "file_name": format!("{i}.png")}))
         .collect();
     items.push(json!({"data": "bm90IGFuIGltYWdl", "file_name": "text.png"}));
-    api.push("batch", json!({"Items": items, "BatchInput": {"run_started_at": "2026-11-24T20:30:15.123Z"}}));
-    let answer = api.answer().await;
+    api.push(json!({"Items": items, "BatchInput": {"run_started_at": "2026-11-24T20:30:15.123Z"}}).to_string());
+    let answer = api.json_answer().await;
     child.kill().unwrap();
     child.wait().unwrap();
     let stdout = reader.join().unwrap().unwrap();
@@ -262,13 +217,13 @@ async fn refused_backfill_items_are_logged_whole_one_line_each() {
 async fn an_sqs_record_with_a_url_over_8_kib_fails_as_invalid_request() {
     let server = S3Server::start().await;
     let mut api = RuntimeApi::start().await;
-    let mut child = function(&api.address, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
+    let mut child = function(&api, &server.endpoint).env("BUCKET_NAME", BUCKET).spawn().unwrap();
     let mut event = fixture("sqs-redelivery.json");
     let url = format!("https://example.com/cam.png?session={}", "q".repeat(9 * 1024));
     event["Records"][0]["body"] = json!(json!({"url": url}).to_string());
     let id = event["Records"][0]["messageId"].clone();
-    api.push("sqs", event);
-    let answer = api.answer().await;
+    api.push(event.to_string());
+    let answer = api.json_answer().await;
     child.kill().unwrap();
     let output = child.wait_with_output().unwrap();
 

@@ -17,10 +17,10 @@ const LEFT: Duration = Duration::from_millis(3500);
 /// multipart upload is open) and then nothing for 20 s.
 async fn stalling_origin() -> Origin {
     Origin::start(|path| match path {
-        "/fast.png" => Reply::Bytes("image/png", Bytes::from(png(1))),
-        "/slow.png" => Reply::Delayed(Duration::from_secs(20), "image/png", Bytes::from(png(2))),
+        "/fast.png" => Reply::Bytes("image/png", Bytes::from(png::small(1))),
+        "/slow.png" => Reply::Delayed(Duration::from_secs(20), "image/png", Bytes::from(png::small(2))),
         _ => {
-            let mut big = png(3);
+            let mut big = png::small(3);
             big.resize(9 * 1024 * 1024, 7);
             Reply::Stalled(Bytes::from(big), Duration::from_secs(20))
         }
@@ -69,12 +69,7 @@ async fn api_answers_207_with_unfinished_items_not_attempted() {
     assert_eq!(answer["statusCode"], 207);
     let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["stored"].as_array().unwrap().len(), 1);
-    let failed: Vec<(u64, &str)> = body["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["index"].as_u64().unwrap(), f["error"]["code"].as_str().unwrap()))
-        .collect();
+    let failed = failed_items(&body);
     assert_eq!(failed, [(1, "not_attempted"), (2, "not_attempted")]);
     assert_cut_off(&server, took);
 }

@@ -44,7 +44,7 @@ async fn scheduled_event_stores_schedule_urls_under_the_event_time() {
     use common::origin::{Origin, Reply};
     let server = S3Server::start().await;
     let origin = Origin::start(|path| {
-        let bytes = if path.ends_with("front.png") { png(1) } else { png(2) };
+        let bytes = if path.ends_with("front.png") { png::small(1) } else { png::small(2) };
         Reply::Bytes("image/png", bytes::Bytes::from(bytes))
     })
     .await;

@@ -64,7 +64,7 @@ fn fault() -> impl Strategy<Value = Fault> {
 
 /// The bytes of record `index`: different for every record.
 fn bytes_of(index: usize) -> Vec<u8> {
-    let mut bytes = png(index as u8);
+    let mut bytes = png::small(index as u8);
     bytes.extend_from_slice(format!("record {index}").as_bytes());
     bytes
 }

@@ -118,9 +118,9 @@ async fn every_type_is_stored_with_its_true_size_in_the_answer_and_the_metadata(
 #[tokio::test]
 async fn a_large_png_streamed_from_a_url_keeps_its_size_in_the_metadata() {
     let server = S3Server::start().await;
-    let big = Bytes::from(png_insert(
+    let big = Bytes::from(png::insert(
         &encode(123, 45, image::ImageFormat::Png),
-        &chunk(b"prVt", &vec![7; STREAMED]),
+        &png::chunk(b"prVt", &vec![7; STREAMED]),
         b"IDAT",
     ));
     let served = big.clone();
@@ -140,7 +140,7 @@ async fn a_large_png_streamed_from_a_url_keeps_its_size_in_the_metadata() {
 async fn bombs_inline_are_refused_with_too_many_pixels() {
     let server = S3Server::start().await;
     let app = server.app(&[]);
-    for (name, _, ext, bytes) in bombs() {
+    for Sample { name, ext, bytes, .. } in bombs() {
         let (code, message) = refused(&app, item(&format!("{name}.{ext}"), &bytes)).await;
         assert_eq!(code, "too_many_pixels", "{name}: {message}");
         assert!(message.contains("100000000"), "{name}: the message names the cap: {message}");
@@ -158,23 +158,20 @@ async fn bombs_inline_are_refused_with_too_many_pixels() {
 async fn bombs_as_multipart_form_parts_are_refused_and_a_good_part_beside_them_is_stored() {
     let server = S3Server::start().await;
     let app = server.app(&[]);
-    let parts: Vec<(String, &str, Vec<u8>)> =
-        bombs().into_iter().map(|(name, mime, ext, bytes)| (format!("{name}.{ext}"), mime, bytes)).collect();
+    let parts: Vec<(String, &str, Vec<u8>)> = bombs()
+        .into_iter()
+        .map(|Sample { name, mime, ext, bytes, .. }| (format!("{name}.{ext}"), mime, bytes))
+        .collect();
     let (status, body) = invoke_api(&app, multipart_event(&parts)).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "too_many_pixels", "{body}");
     assert_eq!(server.keys(), Vec::<String>::new(), "no bomb stored");
 
     let mut mixed = parts.clone();
-    mixed.insert(1, ("good.png".into(), "image/png", png(4)));
+    mixed.insert(1, ("good.png".into(), "image/png", png::small(4)));
     let (status, body) = invoke_api(&app, multipart_event(&mixed)).await;
     assert_eq!(status, 207, "{body}");
-    let failed: Vec<(u64, &str)> = body["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["index"].as_u64().unwrap(), f["error"]["code"].as_str().unwrap()))
-        .collect();
+    let failed = failed_items(&body);
     assert_eq!(
         failed,
         [(0, "too_many_pixels"), (2, "too_many_pixels"), (3, "too_many_pixels"), (4, "too_many_pixels")],
@@ -199,7 +196,7 @@ async fn bombs_from_urls_small_or_streamed_are_refused_before_anything_is_writte
     let bombs = bombs();
     let served: Vec<(String, Bytes)> = bombs
         .iter()
-        .flat_map(|(name, _, ext, bytes)| {
+        .flat_map(|Sample { name, ext, bytes, .. }| {
             let mut padded = bytes.clone();
             padded.resize(STREAMED, 0);
             [
@@ -227,7 +224,7 @@ async fn bombs_from_urls_small_or_streamed_are_refused_before_anything_is_writte
 async fn bombs_uploaded_to_the_staging_area_are_refused_and_removed() {
     let server = S3Server::start().await;
     let app = server.app(&[("KEY_PREFIX", "images/")]);
-    for (name, _, ext, bytes) in bombs() {
+    for Sample { name, ext, bytes, .. } in bombs() {
         let staged = format!("incoming/2026/11/25/101500/{name}.{ext}");
         stage(&server, &staged, &bytes).await;
         let answer = invoke(&app, notice(&staged)).await.unwrap();
@@ -315,7 +312,7 @@ async fn bytes_after_a_complete_image_are_kept() {
 #[tokio::test]
 async fn a_streamed_png_without_iend_is_refused_and_its_upload_aborted() {
     let server = S3Server::start().await;
-    let whole = png_padded(7, STREAMED);
+    let whole = png::sized(7, STREAMED);
     let cut = Bytes::from(whole[..whole.len() - 12].to_vec());
     let origin = Origin::start(move |_| Reply::Bytes("image/png", cut.clone())).await;
     let (code, message) = refused(&server.app(&[]), url_item(&origin.url("/cut.png"))).await;
@@ -330,9 +327,9 @@ async fn a_streamed_png_without_iend_is_refused_and_its_upload_aborted() {
 async fn gps_is_removed_from_jpeg_and_webp_and_the_orientation_kept() {
     let server = S3Server::start().await;
     let app = server.app(&[("STRIP_LOCATION", "true")]);
-    let exif = exif_block(true);
+    let with_gps = exif(true, true);
     for (name, original, (width, height)) in
-        [("photo.jpg", jpeg_with_exif(&exif), (40, 24)), ("photo.webp", webp_with_exif(&exif), (67, 41))]
+        [("photo.jpg", jpeg_with_exif(&with_gps), (40, 24)), ("photo.webp", webp_with_exif(&with_gps), (67, 41))]
     {
         assert_eq!(read_exif(&original), (true, Some(6)), "{name}: the original carries GPS");
         let answer = invoke(&app, item(name, &original)).await.unwrap();
@@ -367,8 +364,8 @@ async fn gps_is_removed_from_jpeg_and_webp_and_the_orientation_kept() {
 async fn without_strip_location_the_bytes_are_stored_unchanged() {
     let server = S3Server::start().await;
     let app = server.app(&[("STRIP_LOCATION", "false")]);
-    let exif = exif_block(true);
-    for (name, original) in [("photo.jpg", jpeg_with_exif(&exif)), ("photo.webp", webp_with_exif(&exif))] {
+    let with_gps = exif(true, true);
+    for (name, original) in [("photo.jpg", jpeg_with_exif(&with_gps)), ("photo.webp", webp_with_exif(&with_gps))] {
         let answer = invoke(&app, item(name, &original)).await.unwrap();
         assert_eq!(answer["stored"][0]["sha256"], sha256(&original).as_str(), "{name}");
         let key = format!("{DAY}/{name}");
@@ -378,7 +375,7 @@ async fn without_strip_location_the_bytes_are_stored_unchanged() {
     }
     // With STRIP_LOCATION=true, an image without GPS is stored unchanged and not marked.
     let app = server.app(&[("STRIP_LOCATION", "true")]);
-    let plain = jpeg_with_exif(&exif_block(false));
+    let plain = jpeg_with_exif(&exif(true, false));
     let answer = invoke(&app, item("plain.jpg", &plain)).await.unwrap();
     assert_eq!(answer["stored"][0]["sha256"], sha256(&plain).as_str());
     assert!(!metadata(&server, &format!("{DAY}/plain.jpg")).await.contains_key("location-stripped"));
@@ -388,7 +385,7 @@ async fn without_strip_location_the_bytes_are_stored_unchanged() {
 async fn a_verified_upload_with_gps_is_uploaded_stripped_not_copied() {
     let server = S3Server::start().await;
     let app = server.app(&[("KEY_PREFIX", "images/"), ("STRIP_LOCATION", "true")]);
-    let original = jpeg_with_exif(&exif_block(true));
+    let original = jpeg_with_exif(&exif(true, true));
     let staged = "incoming/2026/11/25/101500/trip.jpg";
     let key = "images/2026/11/25/101500/trip.jpg";
     stage(&server, staged, &original).await;
@@ -410,8 +407,8 @@ async fn a_verified_upload_with_gps_is_uploaded_stripped_not_copied() {
 /// A 40 × 24 PNG with `filler` bytes of a private chunk, then an eXIf chunk holding GPS, before
 /// its pixels.
 fn png_with_late_exif(filler: usize) -> Vec<u8> {
-    let before = [chunk(b"prVt", &vec![3; filler]), chunk(b"eXIf", &exif_block(true))].concat();
-    png_insert(&encode(40, 24, image::ImageFormat::Png), &before, b"IDAT")
+    let before = [png::chunk(b"prVt", &vec![3; filler]), png::chunk(b"eXIf", &exif(true, true))].concat();
+    png::insert(&encode(40, 24, image::ImageFormat::Png), &before, b"IDAT")
 }
 
 #[tokio::test]
@@ -437,10 +434,10 @@ async fn a_png_whose_exif_lies_past_the_first_part_is_refused_when_stripping() {
 #[tokio::test]
 async fn a_streamed_png_whose_exif_is_in_the_first_part_is_stripped_in_the_stream() {
     let server = S3Server::start().await;
-    let exif = chunk(b"eXIf", &exif_block(true));
-    let original = png_insert(
+    let exif = png::chunk(b"eXIf", &exif(true, true));
+    let original = png::insert(
         &encode(40, 24, image::ImageFormat::Png),
-        &[exif, chunk(b"prVt", &vec![3; STREAMED])].concat(),
+        &[exif, png::chunk(b"prVt", &vec![3; STREAMED])].concat(),
         b"IDAT",
     );
     let served = Bytes::from(original.clone());

@@ -26,7 +26,8 @@ async fn moto_stores_checks_and_deduplicates() {
     let (status, body) = invoke_api(&app, fixture("apigw-v2-raw-png.json")).await;
     assert_eq!((status, body["stored"][0]["status"].as_str()), (201, Some("existing")), "{body}");
 
-    let other = json!({"data": B64.encode(png(9)), "file_name": "tabby.png", "posted_at": "2026-11-24T20:30:15Z"});
+    let other =
+        json!({"data": B64.encode(png::small(9)), "file_name": "tabby.png", "posted_at": "2026-11-24T20:30:15Z"});
     let moved = invoke(&app, other).await.unwrap();
     let key = moved["stored"][0]["key"].as_str().unwrap();
     assert!(key.starts_with("2026/11/24/203015/tabby-") && key.ends_with(".png"), "{key}");
@@ -96,7 +97,7 @@ async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
         .unwrap();
     let queue_arn = dlq_arn.replace("ingest-dlq", "ingest");
 
-    let good = json!({"data": B64.encode(png(7)), "file_name": "queued.png"}).to_string();
+    let good = json!({"data": B64.encode(png::small(7)), "file_name": "queued.png"}).to_string();
     let bodies = [good.as_str(), "{\"data\": \"%% not base64 %%\"}", "not json at all"];
     for body in bodies {
         sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
@@ -167,7 +168,7 @@ async fn moto_notifications_promote_a_staged_upload_once_and_never_loop() {
         .await
         .unwrap();
     let staged = "incoming/2026/11/25/101500/red panorama.png";
-    let body = aws_sdk_s3::primitives::ByteStream::from(png(4));
+    let body = aws_sdk_s3::primitives::ByteStream::from(png::small(4));
     s3.put_object().bucket(BUCKET).key(staged).body(body).send().await.unwrap();
 
     let mut notified = Vec::new();
@@ -221,7 +222,7 @@ async fn moto_a_staged_object_replaced_while_it_is_read_is_not_promoted() {
     notice["Records"][0]["s3"]["bucket"]["name"] = json!(BUCKET);
     notice["Records"][0]["s3"]["object"]["key"] = json!(staged);
     // Three ranges: the first streamed, the other two fetched ahead.
-    let (checked, replacement) = (png_padded(1, 9 << 20), png_padded(2, 9 << 20));
+    let (checked, replacement) = (png::sized(1, 9 << 20), png::sized(2, 9 << 20));
     stage(checked).await;
     // HeadBucket and the first range pass; a later range waits while the object is replaced.
     proxy.schedule(&[Fault::Pass, Fault::Pass, Fault::Hold]);

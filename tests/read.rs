@@ -13,7 +13,7 @@ async fn seed(app: &image_ingest::App, items: &[(&str, &str)]) {
     let items: Vec<Value> = items
         .iter()
         .enumerate()
-        .map(|(i, (at, name))| json!({"data": B64.encode(png(i as u8)), "file_name": name, "posted_at": at}))
+        .map(|(i, (at, name))| json!({"data": B64.encode(png::small(i as u8)), "file_name": name, "posted_at": at}))
         .collect();
     invoke(app, json!({ "items": items })).await.unwrap();
 }
@@ -171,7 +171,15 @@ async fn missing_keys_and_keys_outside_the_prefix_are_404() {
     let app = server.app(&[("KEY_PREFIX", "images/")]);
     seed(&app, &[("2026-11-24T20:30:15Z", "cat.png")]).await;
     // Stored by someone else outside KEY_PREFIX: not ours to hand out.
-    server.client().put_object().bucket(BUCKET).key("private/secret.png").body(png(9).into()).send().await.unwrap();
+    server
+        .client()
+        .put_object()
+        .bucket(BUCKET)
+        .key("private/secret.png")
+        .body(png::small(9).into())
+        .send()
+        .await
+        .unwrap();
     for path in
         ["/images/images/2026/11/24/203015/dog.png", "/images/private/secret.png", "/images/2026/11/24/203015/cat.png"]
     {
@@ -186,7 +194,7 @@ async fn missing_keys_and_keys_outside_the_prefix_are_404() {
 async fn a_presigned_upload_works_end_to_end_and_is_bound_to_its_type_and_size() {
     let server = S3Server::start().await;
     let app = server.app(&[("KEY_PREFIX", "images/")]);
-    let bytes = png(4);
+    let bytes = png::small(4);
     let (status, ticket) = invoke_api(
         &app,
         upload(json!({"file_name": "big photo.png", "content_type": "image/png", "size": bytes.len()})),
@@ -225,7 +233,7 @@ async fn a_presigned_upload_works_end_to_end_and_is_bound_to_its_type_and_size()
     let ok = send(bytes.clone(), "image/png").await.unwrap();
     assert!(ok.status().is_success(), "{}: {}", ok.status(), ok.text().await.unwrap());
     // The same URL cannot overwrite what it uploaded.
-    let again = send(png(5), "image/png").await.unwrap();
+    let again = send(png::small(5), "image/png").await.unwrap();
     assert_eq!(again.status(), 412);
 
     // The bytes wait in the staging area until S3's notification has them verified and promoted.

@@ -141,7 +141,7 @@ async fn sample_events_store_objects_that_read_back_with_their_checksums(server:
 }
 
 async fn a_20_mib_url_object_streams_in_parts(server: Server) {
-    let body = Bytes::from(png_padded(4, 20 * 1024 * 1024 + 100));
+    let body = Bytes::from(png::sized(4, 20 * 1024 * 1024 + 100));
     let served = body.clone();
     let origin = Origin::start(move |_| Reply::Bytes("image/png", served.clone())).await;
     let item = json!({"url": origin.url("/scans/page.png"), "posted_at": "2026-11-24T20:30:15Z"});

@@ -129,7 +129,7 @@ mod with_urls {
     #[tokio::test]
     async fn missing_bucket_fetches_nothing() {
         let server = S3Server::start().await;
-        let origin = Origin::start(|_| Reply::Bytes("image/png", Bytes::from(png(1)))).await;
+        let origin = Origin::start(|_| Reply::Bytes("image/png", Bytes::from(png::small(1)))).await;
         let app = server.app(&[("BUCKET_NAME", "no-such-bucket")]);
         let response = invoke(&app, url_records(&origin, 3)).await.unwrap();
         assert_eq!(failed_ids(&response), ["url-0", "url-1", "url-2"]);
@@ -140,7 +140,8 @@ mod with_urls {
     async fn records_run_concurrently_up_to_the_limit() {
         let server = S3Server::start().await;
         let origin =
-            Origin::start(|_| Reply::Delayed(Duration::from_millis(300), "image/png", Bytes::from(png(1)))).await;
+            Origin::start(|_| Reply::Delayed(Duration::from_millis(300), "image/png", Bytes::from(png::small(1))))
+                .await;
         let response = invoke(&server.app(&[]), url_records(&origin, 10)).await.unwrap();
         assert_eq!(failed_ids(&response), Vec::<String>::new());
         assert_eq!(origin.peak_concurrency(), 10, "BATCH_CONCURRENCY defaults to 10: one wave for SQS's batch");
@@ -148,7 +149,8 @@ mod with_urls {
 
         let narrow = S3Server::start().await;
         let slow =
-            Origin::start(|_| Reply::Delayed(Duration::from_millis(200), "image/png", Bytes::from(png(1)))).await;
+            Origin::start(|_| Reply::Delayed(Duration::from_millis(200), "image/png", Bytes::from(png::small(1))))
+                .await;
         invoke(&narrow.app(&[("BATCH_CONCURRENCY", "2")]), url_records(&slow, 4)).await.unwrap();
         assert_eq!(slow.peak_concurrency(), 2);
         assert_eq!(narrow.keys().len(), 4);
@@ -159,9 +161,9 @@ mod with_urls {
         let server = S3Server::start().await;
         let origin = Origin::start(|path| {
             if path == "/cam/0.png" {
-                Reply::Bytes("image/png", Bytes::from(png(1)))
+                Reply::Bytes("image/png", Bytes::from(png::small(1)))
             } else {
-                Reply::Delayed(Duration::from_secs(20), "image/png", Bytes::from(png(2)))
+                Reply::Delayed(Duration::from_secs(20), "image/png", Bytes::from(png::small(2)))
             }
         })
         .await;

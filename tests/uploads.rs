@@ -48,7 +48,7 @@ fn sha256(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn a_staged_image_is_verified_promoted_by_copy_and_unstaged() {
     let server = S3Server::start().await;
-    let bytes = png(1);
+    let bytes = png::small(1);
     stage(&server, STAGED, &bytes).await;
     let answer = invoke(&app(&server), notice(STAGED)).await.unwrap();
     assert_eq!(
@@ -78,7 +78,7 @@ async fn every_notification_shape_promotes_and_keys_are_decoded_exactly() {
     let app = app(&server);
     let keys = ["incoming/red flower.png", "incoming/c++ notes.png", "incoming/日本 café.png"];
     for (i, key) in keys.iter().enumerate() {
-        stage(&server, key, &png(i as u8)).await;
+        stage(&server, key, &png::small(i as u8)).await;
     }
     // Straight from S3, through an SQS queue, and through EventBridge (raw key).
     invoke(&app, notice(keys[0])).await.unwrap();
@@ -101,7 +101,7 @@ async fn refusals_delete_the_staging_object_and_store_nothing() {
     let server = S3Server::start().await;
     let app = server.app(&[("KEY_PREFIX", "images/"), ("MAX_OBJECT_BYTES", "1000")]);
     stage(&server, "incoming/page.jpg", b"<html>not a picture</html>").await;
-    stage(&server, "incoming/big.png", &[png(2), vec![0; 2000]].concat()).await;
+    stage(&server, "incoming/big.png", &[png::small(2), vec![0; 2000]].concat()).await;
     stage(&server, "incoming/empty.png", b"").await;
     for (key, code) in [
         ("incoming/page.jpg", "unsupported_media_type"),
@@ -131,15 +131,15 @@ async fn collisions_follow_the_rules_of_every_item() {
     let server = S3Server::start().await;
     let app = app(&server);
     // Other bytes already at the final key: the copy moves aside to {stem}-{sha8}.
-    stage(&server, FINAL, &png(9)).await;
-    stage(&server, STAGED, &png(1)).await;
+    stage(&server, FINAL, &png::small(9)).await;
+    stage(&server, STAGED, &png::small(1)).await;
     let answer = invoke(&app, notice(STAGED)).await.unwrap();
-    let moved = format!("images/2026/11/25/101500/panorama-{}.png", &sha256(&png(1))[..8]);
+    let moved = format!("images/2026/11/25/101500/panorama-{}.png", &sha256(&png::small(1))[..8]);
     assert_eq!(answer["stored"][0]["key"], moved.as_str(), "{answer}");
     let kept = server.client().get_object().bucket(BUCKET).key(FINAL).send().await.unwrap();
-    assert_eq!(&kept.body.collect().await.unwrap().into_bytes()[..], &png(9)[..], "never overwritten");
+    assert_eq!(&kept.body.collect().await.unwrap().into_bytes()[..], &png::small(9)[..], "never overwritten");
     // The same bytes staged again: existing, and the staging object goes.
-    stage(&server, STAGED, &png(1)).await;
+    stage(&server, STAGED, &png::small(1)).await;
     let again = invoke(&app, notice(STAGED)).await.unwrap();
     assert_eq!(
         (again["stored"][0]["key"].as_str(), again["stored"][0]["status"].as_str()),
@@ -152,7 +152,7 @@ async fn collisions_follow_the_rules_of_every_item() {
 async fn a_duplicate_notification_is_a_success() {
     let server = S3Server::start().await;
     let app = app(&server);
-    stage(&server, STAGED, &png(1)).await;
+    stage(&server, STAGED, &png::small(1)).await;
     invoke(&app, notice(STAGED)).await.unwrap();
     let duplicate = invoke(&app, notice(STAGED)).await.unwrap();
     assert_eq!((duplicate["stored"].clone(), duplicate["gone"].clone()), (json!([]), json!(1)));
@@ -165,7 +165,7 @@ async fn a_crash_between_copy_and_delete_is_healed_by_the_redelivery() {
     let proxy = FaultProxy::start(&server.endpoint).await;
     let config = config(&[("KEY_PREFIX", "images/")]);
     let app = image_ingest::App::new(&config, &sdk_config(&proxy.endpoint, SECRET_KEY));
-    stage(&server, STAGED, &png(1)).await;
+    stage(&server, STAGED, &png::small(1)).await;
     // HeadBucket, GetObject and CopyObject pass; DeleteObject fails on every attempt.
     proxy.schedule(&[
         Fault::Pass,
@@ -188,7 +188,7 @@ async fn a_crash_between_copy_and_delete_is_healed_by_the_redelivery() {
 async fn sample_notifications_outside_the_staging_prefix_are_acknowledged_and_ignored() {
     let server = S3Server::start().await;
     let app = app(&server);
-    stage(&server, "images/2026/11/25/101500/own-write.png", &png(3)).await;
+    stage(&server, "images/2026/11/25/101500/own-write.png", &png::small(3)).await;
     for sample in ["s3-sam-generated-put.json", "eventbridge-s3-documented-example.json"] {
         let answer = invoke(&app, fixture(sample)).await.unwrap();
         assert_eq!((answer["stored"].clone(), answer["ignored"].clone()), (json!([]), json!(1)), "{sample}");
@@ -203,7 +203,7 @@ async fn sample_notifications_outside_the_staging_prefix_are_acknowledged_and_ig
 async fn a_staged_object_larger_than_a_range_is_read_in_ranges_and_promoted_intact() {
     let server = S3Server::start().await;
     // Two whole 8 MiB ranges and a part of a third.
-    let bytes = png_padded(4, 20 * 1024 * 1024 + 12_345);
+    let bytes = png::sized(4, 20 * 1024 * 1024 + 12_345);
     stage(&server, STAGED, &bytes).await;
     let answer = invoke(&app(&server), notice(STAGED)).await.unwrap();
     assert_eq!(answer["stored"][0]["sha256"], sha256(&bytes), "{answer}");
@@ -219,7 +219,7 @@ async fn a_staged_object_replaced_after_its_check_is_never_promoted_unchecked() 
     let server = S3Server::start().await;
     let proxy = FaultProxy::start(&server.endpoint).await;
     let app = image_ingest::App::new(&config(&[("KEY_PREFIX", "images/")]), &sdk_config(&proxy.endpoint, SECRET_KEY));
-    let (checked, replacement) = (png(1), png(2));
+    let (checked, replacement) = (png::small(1), png::small(2));
     stage(&server, STAGED, &checked).await;
     // HeadBucket and GetObject pass; the CopyObject waits while another writer replaces the
     // staged object (the drop folder lets any tool write there).

@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 fn tabby() -> Bytes {
-    Bytes::from(png(3))
+    Bytes::from(png::small(3))
 }
 
 /// A real PNG of `len` bytes.
 fn big_png(len: usize) -> Bytes {
-    Bytes::from(png_padded(5, len))
+    Bytes::from(png::sized(5, len))
 }
 
 fn url_item(url: &str) -> Value {

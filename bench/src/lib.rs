@@ -1,12 +1,10 @@
-//! Pieces every benchmark here shares: a Lambda Runtime API, an S3 server on tmpfs, a
-//! streaming origin, process memory readings and summary statistics. Every socket is on
-//! 127.0.0.1 and sets TCP_NODELAY (a missing one costs 40 ms per request, see FIELD-NOTES).
+//! Pieces every benchmark here shares: an S3 server on tmpfs, child processes, process memory
+//! readings and summary statistics. The Lambda Runtime API, the origins and the PNGs are the
+//! tests' own, from `testkit`. Every socket is on 127.0.0.1 and sets TCP_NODELAY (a missing one
+//! costs 40 ms per request, see FIELD-NOTES).
 
 pub mod cpu_share;
-pub mod origin;
-pub mod png;
 pub mod processes;
-pub mod runtime_api;
 pub mod s3;
 
 use std::time::Duration;

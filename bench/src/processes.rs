@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use testkit::runtime_api::RuntimeApi;
+
+use crate::s3::S3Server;
+
 /// A child process killed when dropped.
 pub struct Running(pub Child);
 
@@ -53,14 +57,7 @@ impl LocalS3 {
 
     /// Deletes every stored object, to keep tmpfs small between rounds.
     pub fn clear(&self, bucket: &str) {
-        let dir = self.root.path().join(bucket);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for entry in std::fs::read_dir(self.root.path()).unwrap().flatten() {
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        crate::s3::empty_bucket(self.root.path(), bucket);
     }
 }
 
@@ -100,4 +97,12 @@ impl Tls {
 /// The folder with the release (or, for smoke runs, debug) binaries of this workspace.
 pub fn binaries(profile: &str) -> PathBuf {
     crate::target_dir().join(profile)
+}
+
+/// This workspace's image-ingest binary of `profile` as Lambda runs a 128 MB function, against
+/// `api` and the S3 server `s3`, logging warnings only. Callers add its settings.
+pub fn image_ingest(profile: &str, api: &RuntimeApi, s3: &S3Server) -> Command {
+    let mut command = testkit::function::command(binaries(profile).join("image-ingest"), api);
+    command.envs(s3.env()).env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128").env("AWS_LAMBDA_LOG_LEVEL", "WARN");
+    command
 }

@@ -52,14 +52,7 @@ impl S3Server {
 
     /// The environment a function process needs to use this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL_S3", self.endpoint.clone()),
-            ("S3_FORCE_PATH_STYLE", "true".into()),
-            ("AWS_REGION", REGION.into()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+        testkit::function::s3_env(&self.endpoint, REGION, ACCESS_KEY, SECRET_KEY)
     }
 
     /// A client for the harness's own requests.
@@ -77,13 +70,19 @@ impl S3Server {
 
     /// Removes everything stored in `bucket`, to keep tmpfs small between rounds.
     pub fn empty(&self, bucket: &str) {
-        let dir = self.root.path().join(bucket);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        for entry in std::fs::read_dir(self.root.path()).unwrap().flatten() {
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        empty_bucket(self.root.path(), bucket);
+    }
+}
+
+/// Removes every object s3s-fs stores in `bucket` under `root`, and the multipart uploads it
+/// keeps as dot files at the root.
+pub fn empty_bucket(root: &std::path::Path, bucket: &str) {
+    let dir = root.join(bucket);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(root).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

@@ -136,6 +136,4 @@ fn le32(b: &[u8], at: usize) -> Option<u32> {
 const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
 #[cfg(test)]
-mod testkit;
-#[cfg(test)]
 mod tests;

@@ -2,8 +2,15 @@ use std::io::Cursor;
 
 use proptest::prelude::*;
 
-use super::testkit::*;
+use testkit::images::*;
+use testkit::png;
+
 use super::*;
+
+/// Every sample, and the header layouts the readers must also follow.
+fn corpus() -> Vec<Sample> {
+    samples().into_iter().chain(layout_variants()).collect()
+}
 
 fn facts(width: u32, height: u32) -> Option<Facts> {
     Some(Facts { width, height })
@@ -43,7 +50,7 @@ fn every_type_reports_its_true_size() {
 
 #[test]
 fn jpeg_sof_is_found_after_a_60_kib_app_segment() {
-    let s = corpus().into_iter().find(|s| s.name == "jpeg sof after 60 KiB app").unwrap();
+    let s = corpus().into_iter().find(|s| s.name == "jpeg-sof-after-60-kib-app").unwrap();
     let sof = s.bytes.windows(2).position(|w| w == [0xFF, 0xC2]).unwrap();
     assert!(sof > 60 * 1024, "SOF at {sof}");
     assert_eq!(read_facts(s.mime, &s.bytes).unwrap(), facts(64, 40));
@@ -77,7 +84,7 @@ fn truncated_headers_of_every_type_are_unreadable() {
     for s in corpus() {
         // Before the size fields: inside the big APP segment, inside `meta`, or in the first bytes.
         let cut = match s.name {
-            "jpeg sof after 60 KiB app" => 30_000,
+            "jpeg-sof-after-60-kib-app" => 30_000,
             "avif" | "heic" => 100,
             _ => 5,
         };
@@ -173,7 +180,7 @@ fn cut_off_images_say_what_is_missing() {
     let png = encode(5, 5, ImageFormat::Png);
     let jpeg = jpeg(16, 16, true, vec![]);
     let gif = encode(5, 5, ImageFormat::Gif);
-    let webp = lossy_webp();
+    let webp = image_fixture("lossy.webp");
     let avif = corpus().into_iter().find(|s| s.name == "avif").unwrap().bytes;
     let cases: [(&str, &[u8], &str); 5] = [
         ("image/png", &png[..png.len() - 12], "the PNG ends before its IEND chunk"),
@@ -280,10 +287,10 @@ fn webp_loses_its_gps_and_keeps_orientation_and_pixels() {
 #[test]
 fn png_loses_its_gps_with_a_valid_crc() {
     for (le, before) in [(true, b"IDAT"), (false, b"IEND")] {
-        let png = png_insert(&encode(20, 10, ImageFormat::Png), &png_chunk(b"eXIf", &exif(le, true)), before);
-        assert!(png_crcs_valid(&png));
+        let png = png::insert(&encode(20, 10, ImageFormat::Png), &png::chunk(b"eXIf", &exif(le, true)), before);
+        assert!(png::crcs_valid(&png));
         let stripped = assert_stripped("image/png", &png, le);
-        assert!(png_crcs_valid(&stripped));
+        assert!(png::crcs_valid(&stripped));
     }
 }
 
@@ -292,7 +299,7 @@ fn images_without_gps_are_left_byte_for_byte() {
     let samples = [
         ("image/jpeg", jpeg_with_exif(&exif(true, false))),
         ("image/webp", webp_with_exif(&exif(false, false))),
-        ("image/png", png_insert(&encode(4, 4, ImageFormat::Png), &png_chunk(b"eXIf", &exif(true, false)), b"IDAT")),
+        ("image/png", png::insert(&encode(4, 4, ImageFormat::Png), &png::chunk(b"eXIf", &exif(true, false)), b"IDAT")),
         ("image/jpeg", jpeg(8, 8, false, vec![])),
         ("image/gif", encode(4, 4, ImageFormat::Gif)),
     ];
@@ -317,7 +324,7 @@ fn unreadable_exif_is_refused_and_left_unchanged() {
 #[test]
 fn a_png_exif_beyond_the_head_is_reported() {
     let big = encode(300, 300, ImageFormat::Png);
-    let png = png_insert(&big, &png_chunk(b"eXIf", &exif(true, true)), b"IEND");
+    let png = png::insert(&big, &png::chunk(b"eXIf", &exif(true, true)), b"IEND");
     let head_len = big.len() / 2;
     let mut head = png[..head_len].to_vec();
     let outcome = strip_location("image/png", &mut head).unwrap();
@@ -331,7 +338,7 @@ fn a_png_exif_beyond_the_head_is_reported() {
     checker.finish().unwrap();
 
     // An eXIf before IDAT is in the head, stripped there; nothing lies beyond.
-    let png = png_insert(&big, &png_chunk(b"eXIf", &exif(true, true)), b"IDAT");
+    let png = png::insert(&big, &png::chunk(b"eXIf", &exif(true, true)), b"IDAT");
     let mut head = png[..head_len].to_vec();
     let outcome = strip_location("image/png", &mut head).unwrap();
     assert_eq!(outcome, Stripped { removed: true, head_ended: true });

@@ -2,10 +2,12 @@
 #![allow(dead_code)]
 
 pub mod faults;
-pub mod images;
 pub mod moto;
 pub mod origin;
-pub mod runtime_api;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use testkit::{images, png, runtime_api};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -217,61 +219,20 @@ pub fn failed_ids(response: &Value) -> Vec<String> {
     ids
 }
 
+/// The items an answer reports as failed: (index, error code), in its order.
+pub fn failed_items(answer: &Value) -> Vec<(u64, &str)> {
+    answer["failed"]
+        .as_array()
+        .expect("an answer with failed items")
+        .iter()
+        .map(|f| (f["index"].as_u64().unwrap(), f["error"]["code"].as_str().unwrap()))
+        .collect()
+}
+
 /// Invokes with an API Gateway event and returns (status, parsed body).
 pub async fn invoke_api(app: &App, payload: Value) -> (u16, Value) {
     let response = invoke(app, payload).await.expect("API events always get a response");
     let status = response["statusCode"].as_u64().unwrap() as u16;
     let body = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     (status, body)
-}
-
-/// A small real PNG: one pixel whose grey level is `seed`, so each seed gives other bytes.
-pub fn png(seed: u8) -> Vec<u8> {
-    png_with(seed, &[])
-}
-
-/// A real PNG of exactly `len` bytes (at least 92): [`png`] with a private ancillary chunk of
-/// pseudo-random filler, which decoders skip, between its header and its pixels.
-pub fn png_padded(seed: u8, len: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64 ^ u64::from(seed);
-    let filler: Vec<u8> = (0..len.checked_sub(png(seed).len() + 12).expect("at least 92 bytes"))
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    let bytes = png_with(seed, &filler);
-    assert_eq!(bytes.len(), len);
-    bytes
-}
-
-fn png_with(seed: u8, filler: &[u8]) -> Vec<u8> {
-    let row = [0, seed, seed, seed]; // filter byte, then one RGB pixel
-    let mut zlib = vec![0x78, 0x01, 0x01, 0x04, 0x00, 0xfb, 0xff];
-    zlib.extend_from_slice(&row);
-    let (a, b) =
-        row.iter().fold((1u32, 0u32), |(a, b), &x| ((a + u32::from(x)) % 65_521, (b + a + u32::from(x)) % 65_521));
-    zlib.extend_from_slice(&(b << 16 | a).to_be_bytes());
-    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-    bytes.extend(png_chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0]));
-    if !filler.is_empty() {
-        bytes.extend(png_chunk(b"prVt", filler));
-    }
-    bytes.extend(png_chunk(b"IDAT", &zlib));
-    bytes.extend(png_chunk(b"IEND", &[]));
-    bytes
-}
-
-/// One PNG chunk with its length and CRC.
-pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(kind);
-    crc.update(data);
-    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
-    chunk.extend_from_slice(kind);
-    chunk.extend_from_slice(data);
-    chunk.extend_from_slice(&crc.finalize().to_be_bytes());
-    chunk
 }

@@ -799,9 +799,9 @@ for slug, url, what in SSRF:
 # One case per raster type and per code: a small valid image stored with 201, a cut-off one
 # refused with invalid_image, and for PNG, GIF, WebP and JPEG a bomb (a header declaring more than
 # MAX_PIXELS) refused with too_many_pixels. PNG, GIF, TIFF, BMP and ICO are written here; JPEG,
-# WebP, AVIF, HEIF and JPEG XL are read from tests/fixtures/images (see its README).
+# WebP, AVIF, HEIF and JPEG XL are read from testkit/fixtures/images (see its README).
 
-FIXTURES = os.path.join(HERE, "..", "fixtures", "images")
+FIXTURES = os.path.join(HERE, "..", "..", "testkit", "fixtures", "images")
 
 
 def fixture_bytes(name):

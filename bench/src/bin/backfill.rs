@@ -28,13 +28,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bench::cpu_share::{self, CpuShare, Hierarchy, Throttling};
-use bench::origin::{ImageOrigin, png_image};
 use bench::processes::{Running, binaries};
-use bench::runtime_api::{Answer, RuntimeApi};
 use bench::s3::S3Server;
 use bench::{mib, peak_rss, uptime, utc_now, verdict};
 use bytes::Bytes;
 use serde_json::{Value, json};
+use testkit::origin::{Origin, Reply};
+use testkit::runtime_api::{Answer, MAX_TIMEOUT, RuntimeApi};
 
 const BUCKET: &str = "bench";
 const IMAGE_BYTES: usize = 64 * 1024;
@@ -193,7 +193,7 @@ fn cost_per_million(rate: f64, memory_mb: u64, batch: usize) -> f64 {
 /// What every phase shares: the servers, the contenders' programs, the batches and rounds.
 struct Bench {
     s3: S3Server,
-    origin: ImageOrigin,
+    origin: Origin,
     function: PathBuf,
     python: String,
     root: PathBuf,
@@ -222,7 +222,7 @@ async fn main() {
     let load_before = uptime();
     let bench = Bench {
         s3: S3Server::start(&[BUCKET]).await,
-        origin: ImageOrigin::start(ORIGIN_DELAY, IMAGE_BYTES).await,
+        origin: image_origin().await,
         function,
         python: setting("BENCH_PYTHON", "python3"),
         root,
@@ -334,11 +334,11 @@ impl Bench {
 
     /// Starts one instance and answers its cold start with a batch of one image (not counted).
     async fn start(&self, kind: Kind, concurrency: usize) -> Instance {
-        let api = RuntimeApi::start().await;
+        let api = RuntimeApi::with_timeout(MAX_TIMEOUT).await;
         let mut command = match kind {
-            Kind::Function => Command::new(&self.function),
+            Kind::Function => testkit::function::command(&self.function, &api),
             Kind::Python => {
-                let mut command = Command::new(&self.python);
+                let mut command = testkit::function::command(&self.python, &api);
                 let dir = self.root.join("bench/peer");
                 command.args(["-m", "awslambdaric", "backfill.handler"]).current_dir(&dir).env("PYTHONPATH", &dir);
                 command
@@ -346,13 +346,7 @@ impl Bench {
         };
         let verbose = std::env::var("BENCH_VERBOSE").is_ok();
         command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.s3.env())
-            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-            .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
             .env("BUCKET_NAME", BUCKET)
             .env("BATCH_CONCURRENCY", concurrency.to_string())
@@ -382,7 +376,7 @@ impl Bench {
         });
         instance.cold_start = started.elapsed();
         check(kind, &answer, 1);
-        self.origin.in_flight.reset();
+        self.origin.take_counts();
         self.s3.empty(BUCKET);
         // The steady state only: the cold start's CPU time is not counted per image.
         instance.cpu_start = cpu_seconds(instance.pid);
@@ -407,33 +401,56 @@ impl Bench {
             at = end;
         }
         let elapsed = started.elapsed();
-        let (served, peak) = self.origin.in_flight.reset();
-        assert_eq!(served, range.end - range.start, "{} fetched every image once", kind.name());
-        instance.peak_in_flight = instance.peak_in_flight.max(peak);
+        let (served, peak) = self.origin.take_counts();
+        assert_eq!(served as u64, range.end - range.start, "{} fetched every image once", kind.name());
+        instance.peak_in_flight = instance.peak_in_flight.max(peak as u64);
         if let Some((index, key)) = last_key {
             let object =
                 self.s3.client().get_object().bucket(BUCKET).key(&key).send().await.expect("the object is stored");
             let body = object.body.collect().await.unwrap().into_bytes();
-            assert!(body[..] == png_image(index, IMAGE_BYTES)[..], "{} stored image {index} intact", kind.name());
+            assert!(
+                body[..] == testkit::png::numbered(index, IMAGE_BYTES)[..],
+                "{} stored image {index} intact",
+                kind.name()
+            );
         }
         (range.end - range.start, elapsed)
     }
 }
 
+/// Serves image N ([`testkit::png::numbered`]) at `/img/N.png` after [`ORIGIN_DELAY`], and 404
+/// elsewhere.
+async fn image_origin() -> Origin {
+    Origin::start(|path| {
+        let index = path.strip_prefix("/img/").and_then(|p| p.strip_suffix(".png")).and_then(|i| i.parse().ok());
+        match index {
+            Some(index) => {
+                Reply::Delayed(ORIGIN_DELAY, "image/png", Bytes::from(testkit::png::numbered(index, IMAGE_BYTES)))
+            }
+            None => Reply::Status(404),
+        }
+    })
+    .await
+}
+
 /// The origin's images are real PNGs: the png crate decodes one, CRCs checked.
 fn check_png() {
-    let bytes = png_image(7, IMAGE_BYTES);
+    let bytes = testkit::png::numbered(7, IMAGE_BYTES);
     assert_eq!(bytes.len(), IMAGE_BYTES);
     let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().expect("the origin's PNG has a header");
     let mut pixels = vec![0; reader.output_buffer_size().expect("the PNG's size fits")];
     let frame = reader.next_frame(&mut pixels).expect("the origin's PNG decodes");
     assert_eq!((frame.width, frame.height), (32, 32));
-    assert_ne!(png_image(8, IMAGE_BYTES), png_image(7, IMAGE_BYTES), "every image is different");
+    assert_ne!(
+        testkit::png::numbered(8, IMAGE_BYTES),
+        testkit::png::numbered(7, IMAGE_BYTES),
+        "every image is different"
+    );
 }
 
 /// A batch of the images numbered `range`, as a Distributed Map's ItemBatcher sends it.
-fn event(kind: Kind, origin: &ImageOrigin, range: Range<u64>) -> Bytes {
-    let items: Vec<Value> = range.map(|i| json!({"url": origin.url(i)})).collect();
+fn event(kind: Kind, origin: &Origin, range: Range<u64>) -> Bytes {
+    let items: Vec<Value> = range.map(|i| json!({"url": origin.url(&format!("/img/{i}.png"))})).collect();
     Bytes::from(json!({"Items": items, "BatchInput": {"run_started_at": kind.run_started_at()}}).to_string())
 }
 
@@ -441,7 +458,9 @@ fn event(kind: Kind, origin: &ImageOrigin, range: Range<u64>) -> Bytes {
 fn check(kind: Kind, answer: &Answer, count: usize) -> String {
     let body = match answer {
         Answer::Response(body) => body,
-        Answer::Error(body) => panic!("{} failed a batch: {}", kind.name(), String::from_utf8_lossy(body)),
+        Answer::Error(body) | Answer::InitError(body) => {
+            panic!("{} failed a batch: {}", kind.name(), String::from_utf8_lossy(body))
+        }
     };
     let answer: Value = serde_json::from_slice(body).expect("the answer is JSON");
     let stored = answer["stored"].as_array().map(Vec::len).unwrap_or(0);

@@ -16,13 +16,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use bench::origin::SlowOrigin;
 use bench::processes::{LocalS3, Running, Tls, binaries};
-use bench::runtime_api::{Answer, RuntimeApi};
 use bench::s3::{ACCESS_KEY, REGION, SECRET_KEY};
 use bench::{median, mib, ms, peak_rss, percentile, verdict};
 use bytes::Bytes;
 use serde_json::{Value, json};
+use testkit::origin::{Origin, Reply};
+use testkit::runtime_api::{Answer, MAX_TIMEOUT, RuntimeApi};
 
 const BUCKET: &str = "bench";
 const PAYLOAD_BYTES: usize = 64 * 1024;
@@ -126,7 +126,7 @@ async fn main() {
 
 /// A 64 KiB PNG, base64 as API Gateway v2 sends binary.
 fn png_payload() -> String {
-    base64::engine::general_purpose::STANDARD.encode(bench::png::png(PAYLOAD_BYTES, 1))
+    base64::engine::general_purpose::STANDARD.encode(testkit::png::sized(1, PAYLOAD_BYTES))
 }
 
 fn api_event(payload: &str, name: &str) -> Bytes {
@@ -150,26 +150,16 @@ fn spawn(contender: &Contender, endpoint: &str, api: &RuntimeApi) -> Running {
     let mut wrap = wrap.as_deref().unwrap_or_default().split_whitespace();
     let mut command = match wrap.next() {
         Some(profiler) => {
-            let mut command = Command::new(profiler);
+            let mut command = testkit::function::command(profiler, api);
             command.args(wrap).arg(&contender.program);
             command
         }
-        None => Command::new(&contender.program),
+        None => testkit::function::command(&contender.program, api),
     };
     command
         .args(&contender.args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL_S3", endpoint)
-        .env("S3_FORCE_PATH_STYLE", "true")
+        .envs(testkit::function::s3_env(endpoint, REGION, ACCESS_KEY, SECRET_KEY))
         .env("BUCKET_NAME", BUCKET)
         // botocore does not read the system trust store by itself.
         .env("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
@@ -189,7 +179,7 @@ fn check(contender: &Contender, answer: Answer) {
         Answer::Response(body) => {
             serde_json::from_slice::<Value>(body).ok().and_then(|v| v["statusCode"].as_u64()) == Some(201)
         }
-        Answer::Error(_) => false,
+        Answer::Error(_) | Answer::InitError(_) => false,
     };
     assert!(ok, "{} did not store the object: {answer:?}", contender.name);
 }
@@ -197,7 +187,7 @@ fn check(contender: &Contender, answer: Answer) {
 /// One process: the cold start, then `warm` invocations. Each process gets a Runtime API of its
 /// own, so a long-poll left over from a killed process can never take its events.
 async fn measure(contender: &Contender, endpoint: &str, payload: &str, warm: usize, tag: &str, samples: &mut Samples) {
-    let api = &mut RuntimeApi::start().await;
+    let api = &mut RuntimeApi::with_timeout(MAX_TIMEOUT).await;
     api.push(api_event(payload, &format!("cold-{tag}")));
     let started = Instant::now();
     let process = spawn(contender, endpoint, api);
@@ -237,8 +227,9 @@ const SQS_BATCH: usize = 10;
 /// Ten SQS records whose URLs answer after 200 ms, against a batch of one, alternating, in one
 /// process with the function's default `BATCH_CONCURRENCY`.
 async fn sqs_concurrency(ours: &Contender, endpoint: &str) -> Option<SqsTimes> {
-    let api = &mut RuntimeApi::start().await;
-    let origin = SlowOrigin::start(ORIGIN_DELAY, Bytes::from(bench::png::png(1024, 2))).await;
+    let api = &mut RuntimeApi::with_timeout(MAX_TIMEOUT).await;
+    let png = Bytes::from(testkit::png::sized(2, 1024));
+    let origin = Origin::start(move |_| Reply::Delayed(ORIGIN_DELAY, "image/png", png.clone())).await;
     let process = spawn_with_private(ours, endpoint, api);
     let batch = |count: usize, tag: &str| {
         let records: Vec<Value> = (0..count)

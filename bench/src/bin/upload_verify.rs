@@ -5,15 +5,14 @@
 //! `BENCH_UPLOAD_BYTES` (default 1 GiB) and `BENCH_ROUNDS` (default 3) tune it.
 
 use std::fmt::Write as _;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use bench::processes::binaries;
-use bench::runtime_api::{Answer, RuntimeApi};
+use bench::processes::image_ingest;
 use bench::s3::S3Server;
 use bench::{median, mib, peak_rss, uptime, utc_now, verdict};
+use testkit::runtime_api::{Answer, MAX_TIMEOUT, RuntimeApi};
 
 const BUCKET: &str = "bench";
 const STAGED: &str = "incoming/2026/11/25/101500/panorama.png";
@@ -30,16 +29,9 @@ async fn main() {
     let s3 = S3Server::start(&[BUCKET]).await;
     let source = tempfile::NamedTempFile::new().unwrap();
     let size = write_png(source.path(), wanted);
-    let mut api = RuntimeApi::start().await;
+    let mut api = RuntimeApi::with_timeout(MAX_TIMEOUT).await;
     let profile = std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "release".into());
-    let mut function = Command::new(binaries(&profile).join("image-ingest"))
-        .env_clear()
-        .envs(s3.env())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+    let mut function = image_ingest(&profile, &api, &s3)
         .env("BUCKET_NAME", BUCKET)
         .env("KEY_PREFIX", "images/")
         .env("MAX_OBJECT_BYTES", (size * 2).min(5 << 30).to_string())
@@ -194,34 +186,10 @@ async fn stage(client: &aws_sdk_s3::Client, path: &std::path::Path) {
     client.put_object().bucket(BUCKET).key(STAGED).body(body).send().await.unwrap();
 }
 
-/// A PNG of about `size` bytes (its true size is returned): black RGB rows in a stored (uncompressed) zlib stream, so the
-/// function sees a real image's structure; chunk CRCs are left zero (nothing checks them).
+/// A PNG of about `size` bytes (its true size is returned): black rows 4,096 pixels wide, so the
+/// function sees a real image's structure.
 fn write_png(path: &std::path::Path, size: u64) -> u64 {
-    let width: u32 = 4096;
-    let row = 1 + 3 * u64::from(width);
-    let height = (size / row).max(1) as u32;
-    let raw = row * u64::from(height);
-    let blocks = raw.div_ceil(65_535);
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    file.write_all(b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR").unwrap();
-    file.write_all(&width.to_be_bytes()).unwrap();
-    file.write_all(&height.to_be_bytes()).unwrap();
-    file.write_all(&[8, 2, 0, 0, 0, 0, 0, 0, 0]).unwrap();
-    file.write_all(&((2 + blocks * 5 + raw + 4) as u32).to_be_bytes()).unwrap();
-    file.write_all(b"IDAT\x78\x01").unwrap();
-    let zeros = vec![0u8; 65_535];
-    let mut left = raw;
-    while left > 0 {
-        let len = left.min(65_535) as u16;
-        left -= u64::from(len);
-        file.write_all(&[u8::from(left == 0)]).unwrap();
-        file.write_all(&len.to_le_bytes()).unwrap();
-        file.write_all(&(!len).to_le_bytes()).unwrap();
-        file.write_all(&zeros[..usize::from(len)]).unwrap();
-    }
-    file.write_all(&((((raw % 65_521) as u32) << 16) | 1).to_be_bytes()).unwrap();
-    file.write_all(&[0; 4]).unwrap();
-    file.write_all(b"\0\0\0\0IEND\xae\x42\x60\x82").unwrap();
-    file.flush().unwrap();
-    std::fs::metadata(path).unwrap().len()
+    const WIDTH: u32 = 4096;
+    let row = 1 + 3 * u64::from(WIDTH);
+    testkit::png::write_black(path, WIDTH, (size / row).max(1) as u32)
 }

@@ -3,22 +3,24 @@
 //! parts in flight, in alternating rounds. Reports the function's peak RSS and the throughput
 //! ratio. `BENCH_URL_BYTES` (default 1 GiB) and `BENCH_ROUNDS` (default 3) tune it.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bench::origin::BigOrigin;
-use bench::processes::binaries;
-use bench::runtime_api::{Answer, RuntimeApi};
+use bench::processes::image_ingest;
 use bench::s3::S3Server;
 use bench::{median, mib, peak_rss, verdict};
 use bytes::BytesMut;
 use futures::StreamExt;
 use image_ingest::store::{PART_SIZE, PARTS_IN_FLIGHT};
+use testkit::origin::{Origin, Reply};
+use testkit::runtime_api::{Answer, MAX_TIMEOUT, RuntimeApi};
 use tokio::task::JoinSet;
 
 const BUCKET: &str = "bench";
+/// The origin's body is filler chunks of this size, all one buffer, sent again and again.
+const FILLER_BLOCK: usize = 1024 * 1024;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -29,17 +31,12 @@ async fn main() {
     let size = env_number("BENCH_URL_BYTES", 1 << 30);
     let rounds = env_number("BENCH_ROUNDS", 3) as usize;
     let s3 = S3Server::start(&[BUCKET]).await;
-    let origin = BigOrigin::start(size).await;
-    let mut api = RuntimeApi::start().await;
+    // A PNG of `size` bytes at every path, served from a few buffers however large it is.
+    let pieces = testkit::png::sized_pieces(0, size, FILLER_BLOCK);
+    let origin = Origin::start(move |_| Reply::Pieces("image/png", pieces.clone())).await;
+    let mut api = RuntimeApi::with_timeout(MAX_TIMEOUT).await;
     let profile = std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "release".into());
-    let mut function = Command::new(binaries(&profile).join("image-ingest"))
-        .env_clear()
-        .envs(s3.env())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+    let mut function = image_ingest(&profile, &api, &s3)
         // MALLOC_* tunes glibc; AWS_LAMBDA_MAX_CONCURRENCY > 1 gives the function its multi-thread runtime.
         .envs(std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_") || k == "AWS_LAMBDA_MAX_CONCURRENCY"))
         .env("BUCKET_NAME", BUCKET)

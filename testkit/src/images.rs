@@ -1,13 +1,18 @@
-//! Real images of every type the function reads facts from, decompression bombs, and EXIF
-//! blocks with and without GPS, for the integration tests. Encoded here with the dev-dependency
-//! encoders, or read from the small fixtures in `tests/fixtures/images/` (see its README).
+//! Test images: one sample of every raster type the function reads facts from, decompression
+//! bombs, and EXIF blocks with and without GPS. Encoded here with the `image` and `jpeg-encoder`
+//! crates, or read from the small fixtures made by real encoders in `fixtures/images/` (see its
+//! README).
 
 use std::io::Cursor;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, ImageFormat, RgbImage};
 
-/// One test image: its sniffed type, the extension its key gets, its bytes and its true size.
+use crate::png;
+
+/// One test image: its sniffed type, the extension its key gets, its bytes and its size (for a
+/// bomb, the size its header declares).
+#[derive(Clone, Debug)]
 pub struct Sample {
     pub name: &'static str,
     pub mime: &'static str,
@@ -17,24 +22,31 @@ pub struct Sample {
     pub height: u32,
 }
 
-/// The bytes of `tests/fixtures/images/{name}`.
+/// The folder of the image fixtures.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images")
+}
+
+/// The bytes of `fixtures/images/{name}`.
 pub fn image_fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images").join(name);
+    let path = fixtures_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A `width` × `height` RGB pattern: other pixels in every row and column.
 pub fn rgb(width: u32, height: u32) -> RgbImage {
     RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8]))
 }
 
-/// `width` × `height` encoded by the `image` crate (its WebP encoder is lossless).
+/// [`rgb`] encoded by the `image` crate (its WebP encoder is lossless).
 pub fn encode(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     DynamicImage::ImageRgb8(rgb(width, height)).write_to(&mut out, format).expect("encode");
     out.into_inner()
 }
 
-/// A JPEG from `jpeg-encoder`, which writes progressive scans and APP segments.
+/// [`rgb`] as a JPEG from `jpeg-encoder`, which writes progressive scans and APP segments
+/// (`(n, data)` is an APPn segment).
 pub fn jpeg(width: u16, height: u16, progressive: bool, apps: Vec<(u8, Vec<u8>)>) -> Vec<u8> {
     let mut out = Vec::new();
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, 85);
@@ -56,7 +68,8 @@ pub fn jpeg_late_sof() -> Vec<u8> {
     bytes
 }
 
-/// Every raster type, each with its true size.
+/// One of every raster type (and of each JPEG, WebP and JPEG XL variant), each with its true
+/// size.
 pub fn samples() -> Vec<Sample> {
     let s = |name, mime, ext, bytes, width, height| Sample { name, mime, ext, bytes, width, height };
     vec![
@@ -78,27 +91,30 @@ pub fn samples() -> Vec<Sample> {
     ]
 }
 
-/// One PNG chunk with its length and CRC.
-pub fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    super::png_chunk(kind, data)
-}
-
-/// `png` with `insert` placed before its first chunk of type `before`.
-pub fn png_insert(png: &[u8], insert: &[u8], before: &[u8; 4]) -> Vec<u8> {
-    let mut i = 8;
-    while &png[i + 4..i + 8] != before {
-        i += 12 + u32::from_be_bytes(png[i..i + 4].try_into().unwrap()) as usize;
-    }
-    [&png[..i], insert, &png[i..]].concat()
+/// Headers laid out in the other ways a reader must follow: a top-down BMP (a negative height)
+/// and a JPEG whose SOF comes after one APP segment of 60 KiB.
+pub fn layout_variants() -> Vec<Sample> {
+    let mut top_down_bmp = encode(29, 13, ImageFormat::Bmp);
+    top_down_bmp[22..26].copy_from_slice(&(-13i32).to_le_bytes());
+    let late_sof = jpeg(64, 40, true, vec![(15, vec![0x5A; 60 * 1024])]);
+    vec![
+        Sample { name: "bmp-top-down", mime: "image/bmp", ext: "bmp", bytes: top_down_bmp, width: 29, height: 13 },
+        Sample {
+            name: "jpeg-sof-after-60-kib-app",
+            mime: "image/jpeg",
+            ext: "jpg",
+            bytes: late_sof,
+            width: 64,
+            height: 40,
+        },
+    ]
 }
 
 /// 60,000 × 60,000 pixels declared, one deflate block of zeros, IEND.
 pub fn png_bomb() -> Vec<u8> {
-    let mut ihdr = 60_000u32.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&60_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
     let idat = [0x78, 0x9C, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01];
-    [&b"\x89PNG\r\n\x1a\n"[..], &chunk(b"IHDR", &ihdr), &chunk(b"IDAT", &idat), &chunk(b"IEND", &[])].concat()
+    let ihdr = png::ihdr(60_000, 60_000, png::Colour::Grey);
+    [&png::SIGNATURE[..], &ihdr, &png::chunk(b"IDAT", &idat), &png::chunk(b"IEND", &[])].concat()
 }
 
 /// A 65,535 × 65,535 logical screen with one 1 × 1 frame.
@@ -122,10 +138,7 @@ pub fn webp_bomb() -> Vec<u8> {
     body.extend_from_slice(b"VP8L");
     body.extend_from_slice(&6u32.to_le_bytes());
     body.extend_from_slice(&[0x2F, 0, 0, 0, 0x10, 0]);
-    let mut out = b"RIFF".to_vec();
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&body);
-    out
+    riff(&body)
 }
 
 /// A real small JPEG whose SOF is patched to 65,000 × 65,000.
@@ -138,24 +151,26 @@ pub fn jpeg_bomb() -> Vec<u8> {
     out
 }
 
-/// The four bombs: (name, sniffed type, extension, bytes). Each is a few hundred bytes at most.
-pub fn bombs() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
+/// The four bombs, each with the size its header declares. Each is a few hundred bytes at most.
+pub fn bombs() -> Vec<Sample> {
+    let s = |name, mime, ext, bytes, side| Sample { name, mime, ext, bytes, width: side, height: side };
     let bombs = vec![
-        ("png-bomb", "image/png", "png", png_bomb()),
-        ("gif-bomb", "image/gif", "gif", gif_bomb()),
-        ("webp-bomb", "image/webp", "webp", webp_bomb()),
-        ("jpeg-bomb", "image/jpeg", "jpg", jpeg_bomb()),
+        s("png-bomb", "image/png", "png", png_bomb(), 60_000),
+        s("gif-bomb", "image/gif", "gif", gif_bomb(), 65_535),
+        s("webp-bomb", "image/webp", "webp", webp_bomb(), 16_384),
+        s("jpeg-bomb", "image/jpeg", "jpg", jpeg_bomb(), 65_000),
     ];
-    for (name, mime, _, bytes) in &bombs {
-        assert!(bytes.len() < 1024, "{name} is {} bytes", bytes.len());
-        assert_eq!(infer::get(bytes).map(|k| k.mime_type()), Some(*mime), "{name}");
+    for bomb in &bombs {
+        assert!(bomb.bytes.len() < 1024, "{} is {} bytes", bomb.name, bomb.bytes.len());
+        assert_eq!(infer::get(&bomb.bytes).map(|k| k.mime_type()), Some(bomb.mime), "{}", bomb.name);
     }
     bombs
 }
 
 /// An EXIF (TIFF) block from kamadak-exif's writer: orientation 6, a make, a date in the Exif
-/// IFD and, with `gps`, a GPS IFD with latitude, longitude and altitude.
-pub fn exif_block(gps: bool) -> Vec<u8> {
+/// IFD and, with `gps`, a GPS IFD with latitude, longitude and altitude (whose rationals are out
+/// of line).
+pub fn exif(little_endian: bool, gps: bool) -> Vec<u8> {
     use exif::{Field, In, Rational, Tag, Value};
     let field = |tag, value| Field { tag, ifd_num: In::PRIMARY, value };
     let dms = |d, m, s| Value::Rational(vec![Rational::from((d, 1)), Rational::from((m, 1)), Rational::from((s, 1))]);
@@ -178,8 +193,16 @@ pub fn exif_block(gps: bool) -> Vec<u8> {
         writer.push_field(f);
     }
     let mut out = Cursor::new(Vec::new());
-    writer.write(&mut out, true).expect("exif");
+    writer.write(&mut out, little_endian).expect("exif");
     out.into_inner()
+}
+
+/// The bytes of [`exif`]'s latitude rationals, to show they are gone after stripping.
+pub fn latitude_bytes(little_endian: bool) -> Vec<u8> {
+    [48u32, 1, 51, 1, 29, 1]
+        .iter()
+        .flat_map(|v| if little_endian { v.to_le_bytes() } else { v.to_be_bytes() })
+        .collect()
 }
 
 /// A 40 × 24 baseline JPEG with `exif` in an APP1 segment.
@@ -206,10 +229,7 @@ pub fn webp_with_exif(exif: &[u8]) -> Vec<u8> {
     if exif.len() % 2 == 1 {
         body.push(0);
     }
-    let mut out = b"RIFF".to_vec();
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&body);
-    out
+    riff(&body)
 }
 
 /// What kamadak-exif reads from an image's EXIF: whether any GPS field or the GPSInfo pointer
@@ -224,4 +244,45 @@ pub fn read_exif(bytes: &[u8]) -> (bool, Option<u32>) {
 /// The decoded pixels, as RGBA.
 pub fn pixels(bytes: &[u8]) -> image::RgbaImage {
     image::load_from_memory(bytes).expect("decodable").to_rgba8()
+}
+
+/// A RIFF file around `body` (which starts with its form type).
+fn riff(body: &[u8]) -> Vec<u8> {
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pngs_made_chunk_by_chunk_decode() {
+        let grey = |png: &[u8]| pixels(png).get_pixel(0, 0).0;
+        assert_eq!(grey(&png::small(200)), [200, 200, 200, 255]);
+        assert_eq!(grey(&png::sized(17, 5000)), [17, 17, 17, 255]);
+        assert_eq!(pixels(&png::numbered(3, 4096)).dimensions(), (32, 32));
+        assert_eq!(pixels(&png::sized_pieces(1, 300_000, 4096).concat()).dimensions(), (1, 1));
+    }
+
+    #[test]
+    fn samples_decode_to_their_size() {
+        // The `image` crate reads none of these (its ICO decoder wants the RGBA PNG inside that its
+        // encoder does not write): the function's own tests check them.
+        let unread = ["avif", "heic", "ico", "jxl-codestream", "jxl-container"];
+        for s in samples().into_iter().chain(layout_variants()).filter(|s| !unread.contains(&s.name)) {
+            assert_eq!(pixels(&s.bytes).dimensions(), (s.width, s.height), "{}", s.name);
+        }
+    }
+
+    #[test]
+    fn exif_blocks_carry_gps_only_when_asked() {
+        for little_endian in [true, false] {
+            assert_eq!(read_exif(&jpeg_with_exif(&exif(little_endian, true))), (true, Some(6)));
+            assert_eq!(read_exif(&webp_with_exif(&exif(little_endian, false))), (false, Some(6)));
+        }
+        assert_eq!(bombs().len(), 4);
+    }
 }
