@@ -37,12 +37,10 @@ lint:
 test-deps:
 	$(TIMED) tools scripts/tools.sh moto cfn-lint checkov sam cargo-lambda
 
+# The template's linters, the debug build and cargo test, the backfill engine and the deploy
+# path; the arm64 release build runs beside the rest (scripts/test.sh says why).
 test: test-deps
-	$(TIMED) template-lint $(MAKE) template-lint
-	$(TIMED) debug-build $(DEBUG_BUILD)
-	$(TIMED) cargo-test cargo test --workspace
-	$(TIMED) test-backfill $(MAKE) test-backfill
-	$(TIMED) test-deploy $(MAKE) test-deploy
+	scripts/test.sh
 
 # The deploy path with no AWS account: what `make deploy` uploads, packaged by `sam package`
 # into moto's S3, read back and checked (one executable aarch64 bootstrap, Lambda's size limits,
