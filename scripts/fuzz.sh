@@ -9,8 +9,8 @@ seconds=${FUZZ_SECONDS:-60}
 # AddressSanitizer by default; the CI smoke uses none, which builds in half the time.
 sanitizer=${FUZZ_SANITIZER:-address}
 # Optimised by default (cargo-fuzz's release build, debug assertions on). The CI smoke sets
-# FUZZ_DEV=1: an unoptimised build of the AWS SDK takes a third of the time, and ten seconds
-# a target prove the targets build and run clean at any speed.
+# FUZZ_DEV=1: it only proves that the targets build and run clean, which an unoptimised build
+# (no optimisation of the AWS SDK) does in less build time, at fewer runs a second.
 profile=()
 if [ "${FUZZ_DEV:-0}" = 1 ]; then profile=(--dev); fi
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
