@@ -4,14 +4,17 @@
 # (scripts/debug-build.sh) instead of letting cargo lambda build one of its own: the demo and
 # the backfill engine then cost no second build of the SDK. Runs until it is stopped.
 #
-# Usage: scripts/serve-function.sh ENV_FILE PORT   (ENV_FILE: KEY=VALUE lines, the function's
-#        environment, as `cargo lambda watch --env-file` reads them)
+# Usage: scripts/serve-function.sh ENV_FILE PORT [COMMAND...]
+#        ENV_FILE: KEY=VALUE lines, the function's environment, as `cargo lambda watch --env-file`
+#        reads them. COMMAND runs in place of the debug binary (make test-deploy runs the packaged
+#        arm64 bootstrap under qemu-aarch64 this way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 env_file=$1
 port=$2
+shift 2
 PATH="$(scripts/tools.sh --bin-dir):$PATH"  # the pinned cargo-lambda
-binary=$(scripts/debug-build.sh image-ingest)
+if [ "$#" = 0 ]; then set -- "$(scripts/debug-build.sh image-ingest)"; fi
 
 pids=()
 stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -34,7 +37,7 @@ done
   set +a
   export AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/image-ingest" AWS_LAMBDA_FUNCTION_NAME=image-ingest \
     AWS_LAMBDA_FUNCTION_VERSION='$LATEST' AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256
-  exec "$binary"
+  exec "$@"
 ) &
 pids+=($!)
 wait -n

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::content::{ContentTypePolicy, declared};
 use crate::error::{IngestError, Result};
-use crate::ingest::check_size;
+use crate::ingest::{check_size, key_time};
 use crate::key;
 use crate::request::parse_posted_at;
 use crate::store::{CatalogStore, ListedObject};
@@ -159,14 +159,7 @@ impl Catalog {
         now: DateTime<Utc>,
     ) -> Result<UploadTicket> {
         let posted_at = request.posted_at.as_deref().map(parse_posted_at).transpose()?;
-        let at = key::key_time(posted_at, event_time, now);
-        if !key::plausible_time(at, now) {
-            let which = if posted_at.is_some() { "posted_at" } else { "the request's time" };
-            return Err(invalid(&format!(
-                "{which} {} is before 1970 or more than a day ahead of now",
-                at.to_rfc3339()
-            )));
-        }
+        let at = key_time(posted_at, event_time, now)?;
         let content_type = request.content_type.trim().to_ascii_lowercase();
         // The allow-list's own rule covers SVG: `image/*` does not allow it, a name does.
         if !self.allowed.allows(&content_type) {

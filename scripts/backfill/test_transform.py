@@ -6,6 +6,7 @@
 import copy
 import json
 import os
+import re
 import sys
 import unittest
 
@@ -120,6 +121,15 @@ class Template(unittest.TestCase):
         for name in self.template["Parameters"]:
             if name.startswith("Backfill"):
                 self.assertIn(name, text)
+
+    def test_batches_are_capped_at_the_function_s_item_limit(self):
+        # The function refuses a batch of more than MAX_ITEMS whole (src/request.rs); a larger
+        # MaxItemsPerBatch would fail every batch of a large manifest.
+        with open(os.path.join(HERE, "..", "..", "src", "request.rs")) as f:
+            limit = int(re.search(r"pub const MAX_ITEMS: usize = (\d+);", f.read()).group(1))
+        param = self.template["Parameters"]["BackfillMaxItemsPerBatch"]
+        self.assertEqual(param["MaxValue"], limit)
+        self.assertLessEqual(param["Default"], limit)
 
     def test_function_environment(self):
         env = self.template["Resources"]["ImageIngestFunction"]["Properties"]["Environment"]["Variables"]

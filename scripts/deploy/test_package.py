@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "backfill"))
 import engine  # noqa: E402  (free ports, waiting for them, the Invoke API client)
+import run  # noqa: E402  (stopping a process group)
 
 ARTIFACTS = "image-ingest-artifacts"
 BUCKET = "image-ingest-deploy-test"
@@ -179,23 +180,23 @@ class Packaged(unittest.TestCase):
         bootstrap = os.path.join(work, "bootstrap")
         os.chmod(bootstrap, 0o755)  # zipfile does not restore modes; the first test checks the zip's
         port = engine.free_port()
+        env_file = os.path.join(self.tmp, "function.env")
+        env = {
+            "BUCKET_NAME": BUCKET, "KEY_PREFIX": "images/", "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "S3_FORCE_PATH_STYLE": "true", "AWS_REGION": engine.REGION, "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        with open(env_file, "w") as f:
+            f.writelines(f"{k}={v}\n" for k, v in env.items())
         log = open(os.path.join(self.tmp, "function.log"), "ab")
-        api = subprocess.Popen([require("cargo-lambda"), "lambda", "watch", "--quiet", "--only-lambda-apis",
-                                "--invoke-address", "127.0.0.1", "--invoke-port", str(port)],
-                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        function = None
+        # cargo lambda watch's Runtime API in front of the packaged bootstrap, run by qemu.
+        server = subprocess.Popen(
+            [os.path.join(ROOT, "scripts", "serve-function.sh"), env_file, str(port),
+             require("qemu-aarch64"), "-L", "/usr/aarch64-linux-gnu", bootstrap],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
         try:
-            engine.wait_for_port(port, 60, api)
-            env = {
-                "PATH": os.environ.get("PATH", ""), "BUCKET_NAME": BUCKET, "KEY_PREFIX": "images/",
-                "AWS_ENDPOINT_URL_S3": self.endpoint, "S3_FORCE_PATH_STYLE": "true",
-                "AWS_REGION": engine.REGION, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_EC2_METADATA_DISABLED": "true", "AWS_LAMBDA_FUNCTION_NAME": "image-ingest",
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-                "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{port}/.rt/image-ingest",
-            }
-            function = subprocess.Popen([require("qemu-aarch64"), "-L", "/usr/aarch64-linux-gnu", bootstrap],
-                                        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+            engine.wait_for_port(port, 60, server)
             with open(os.path.join(ROOT, "events", "apigw-v2-raw-png.json"), "rb") as f:
                 event = f.read()
             invoke = engine.cargo_lambda_invoker(port, "image-ingest")
@@ -208,14 +209,7 @@ class Packaged(unittest.TestCase):
             self.assertEqual(stored["Body"].read(), base64.b64decode(json.loads(event)["body"]))
             self.assertEqual(stored["ContentType"], "image/png")
         finally:
-            for proc in (function, api):
-                if proc is not None and proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(10)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+            run.stop_process_group(server)
             log.close()
 
 

@@ -266,14 +266,7 @@ impl Ingestor {
         now: DateTime<Utc>,
     ) -> Result<StoredObject> {
         // The item's posted_at, or an event time a caller can set (EventBridge PutEvents).
-        let at = key::key_time(item.posted_at, event_time, now);
-        if !key::plausible_time(at, now) {
-            let which = if item.posted_at.is_some() { "posted_at" } else { "the event's time" };
-            return Err(IngestError::InvalidRequest(format!(
-                "{which} {} is before 1970 or more than a day ahead of now",
-                at.to_rfc3339()
-            )));
-        }
+        let at = key_time(item.posted_at, event_time, now)?;
         let target = Target {
             wanted_name: item.file_name,
             declared_type: item.declared_type,
@@ -398,6 +391,24 @@ pub fn split_results(results: Vec<Result<StoredObject>>) -> (Vec<StoredObject>, 
         }
     }
     (stored, failed)
+}
+
+/// The time a key is dated by ([`key::key_time`]), refused with `invalid_request` when it is
+/// before 1970 or more than a day ahead of `now`.
+pub fn key_time(
+    posted_at: Option<DateTime<Utc>>,
+    event_time: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>> {
+    let at = key::key_time(posted_at, event_time, now);
+    if key::plausible_time(at, now) {
+        return Ok(at);
+    }
+    let which = if posted_at.is_some() { "posted_at" } else { "the event's time" };
+    Err(IngestError::InvalidRequest(format!(
+        "{which} {} is before 1970 or more than a day ahead of now",
+        at.to_rfc3339()
+    )))
 }
 
 /// Refuses objects over the limit.
