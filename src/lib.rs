@@ -21,6 +21,7 @@ pub mod memory;
 pub mod metrics;
 pub mod notification;
 pub mod records;
+pub mod rendition;
 pub mod request;
 pub mod store;
 
