@@ -207,6 +207,8 @@ mod tests {
                 status: Status::Created,
                 width: Some(640),
                 height: Some(480),
+                renditions: None,
+                renditions_skipped: None,
             })
             .collect()
     }

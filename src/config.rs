@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::content::ContentTypePolicy;
 use crate::fetch::AddressPolicy;
+use crate::rendition::RenditionFormat;
 use crate::request::parse_url;
 
 /// Why the configuration could not be read. Start-up stops with this message.
@@ -63,6 +64,13 @@ pub struct Config {
     pub max_pixels: u64,
     /// `STRIP_LOCATION`: remove GPS location from EXIF before storing.
     pub strip_location: bool,
+    /// `RENDITIONS`: longest-edge sizes of the renditions made of every raster image,
+    /// ascending; empty when unset (none are made).
+    pub renditions: Vec<u32>,
+    /// `RENDITION_FORMAT`: how renditions are encoded.
+    pub rendition_format: RenditionFormat,
+    /// `RENDITION_PREFIX`: where renditions go.
+    pub rendition_prefix: String,
 }
 
 impl Config {
@@ -119,6 +127,23 @@ impl Config {
         if max_pixels == 0 {
             return Err(invalid("MAX_PIXELS", "0", "must be at least 1"));
         }
+        let renditions = match get("RENDITIONS") {
+            Some(list) => rendition_sizes(&list).map_err(|reason| invalid("RENDITIONS", &list, &reason))?,
+            None => Vec::new(),
+        };
+        let format = get("RENDITION_FORMAT").unwrap_or_else(|| "webp".into());
+        let rendition_format =
+            RenditionFormat::parse(&format).ok_or_else(|| invalid("RENDITION_FORMAT", &format, "expected webp or jpeg"))?;
+        let rendition_prefix = get("RENDITION_PREFIX").unwrap_or_else(|| "renditions/".into());
+        if let Err(reason) = separate_prefixes(&rendition_prefix, &key_prefix) {
+            return Err(invalid("RENDITION_PREFIX", &rendition_prefix, &reason));
+        }
+        if rendition_prefix.starts_with(&upload_prefix)
+            || upload_prefix.starts_with(&rendition_prefix)
+        {
+            let reason = format!("must not overlap UPLOAD_PREFIX {upload_prefix:?}: renditions would be promoted");
+            return Err(invalid("RENDITION_PREFIX", &rendition_prefix, &reason));
+        }
         Ok(Self {
             bucket,
             key_prefix,
@@ -144,19 +169,42 @@ impl Config {
             upload_prefix,
             max_pixels,
             strip_location: flag(&get, "STRIP_LOCATION")?,
+            renditions,
+            rendition_format,
+            rendition_prefix,
         })
     }
 }
 
-/// Staging keys and stored keys must never meet: a stored object under `UPLOAD_PREFIX` would
-/// be verified and promoted again, in a loop. Stored keys are `KEY_PREFIX` + a date path, so
-/// the upload prefix may not contain the key prefix nor start like a date path after it.
-fn separate_prefixes(upload_prefix: &str, key_prefix: &str) -> Result<(), String> {
-    if upload_prefix.starts_with('/') {
+/// The largest rendition size accepted: WebP's limit on an edge.
+pub const MAX_RENDITION_SIZE: u32 = 16_383;
+
+/// `320,1280` → `[320, 1280]`: sorted, repeats dropped, each from 1 to [`MAX_RENDITION_SIZE`].
+fn rendition_sizes(list: &str) -> Result<Vec<u32>, String> {
+    let mut sizes = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.parse::<u32>() {
+            Ok(size) if (1..=MAX_RENDITION_SIZE).contains(&size) => Ok(size),
+            _ => Err(format!("{s:?} is not a size in pixels from 1 to {MAX_RENDITION_SIZE}")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    sizes.sort_unstable();
+    sizes.dedup();
+    Ok(sizes)
+}
+
+/// Staging keys (or renditions) and stored keys must never meet: a stored object under
+/// `UPLOAD_PREFIX` would be verified and promoted again, in a loop, and a rendition under
+/// `KEY_PREFIX` would be listed and rendered as an original. Stored keys are `KEY_PREFIX` + a
+/// date path, so the other prefix may not contain the key prefix nor start like a date path
+/// after it.
+fn separate_prefixes(other_prefix: &str, key_prefix: &str) -> Result<(), String> {
+    if other_prefix.starts_with('/') {
         return Err("S3 keys must not start with '/'".into());
     }
-    let after_key_prefix = upload_prefix.strip_prefix(key_prefix);
-    if key_prefix.starts_with(upload_prefix)
+    let after_key_prefix = other_prefix.strip_prefix(key_prefix);
+    if key_prefix.starts_with(other_prefix)
         || after_key_prefix.is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_digit()))
     {
         return Err(format!("must not overlap KEY_PREFIX {key_prefix:?}: stored keys would fall under it"));
@@ -240,6 +288,38 @@ mod tests {
         assert_eq!(c.max_pixels, 100_000_000);
         assert_eq!(c.fetch_max_per_host, 10);
         assert!(!c.strip_location);
+        assert!(c.renditions.is_empty());
+        assert_eq!(c.rendition_format, RenditionFormat::Webp);
+        assert_eq!(c.rendition_prefix, "renditions/");
+    }
+
+    #[test]
+    fn rendition_settings_are_parsed_and_their_prefix_kept_apart() {
+        let c = config(&[("BUCKET_NAME", "pics"), ("RENDITIONS", "1280, 320,320"), ("RENDITION_FORMAT", "JPEG")])
+            .unwrap();
+        assert_eq!(c.renditions, [320, 1280]);
+        assert_eq!(c.rendition_format, RenditionFormat::Jpeg);
+        for bad in ["0", "abc", "320,-1", "16384"] {
+            let err = config(&[("BUCKET_NAME", "pics"), ("RENDITIONS", bad)]).unwrap_err().to_string();
+            assert!(err.starts_with("RENDITIONS has an invalid value"), "{bad}: {err}");
+        }
+        let err = config(&[("BUCKET_NAME", "pics"), ("RENDITION_FORMAT", "avif")]).unwrap_err().to_string();
+        assert!(err.contains("expected webp or jpeg"), "{err}");
+        for (prefix, key, upload) in [
+            ("images/", "images/", "incoming/"),
+            ("images/2026/", "images/", "incoming/"),
+            ("2026/", "", "incoming/"),
+            ("incoming/thumbs/", "images/", "incoming/"),
+            ("in", "images/", "incoming/"),
+        ] {
+            let vars = [("BUCKET_NAME", "pics"), ("RENDITION_PREFIX", prefix), ("KEY_PREFIX", key), ("UPLOAD_PREFIX", upload)];
+            let err = config(&vars).unwrap_err().to_string();
+            assert!(err.starts_with("RENDITION_PREFIX has an invalid value"), "{prefix} {key}: {err}");
+        }
+        let c = config(&[("BUCKET_NAME", "pics"), ("RENDITION_PREFIX", "thumbs/"), ("KEY_PREFIX", "")]).unwrap();
+        assert_eq!(c.rendition_prefix, "thumbs/");
+        let c = config(&[("BUCKET_NAME", "pics"), ("RENDITION_PREFIX", "images/thumbs/"), ("KEY_PREFIX", "images/")]);
+        assert_eq!(c.unwrap().rendition_prefix, "images/thumbs/");
     }
 
     #[test]

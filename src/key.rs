@@ -70,6 +70,26 @@ pub fn staged_parts<'a>(upload_prefix: &str, key: &'a str) -> (Option<DateTime<U
     (at, name)
 }
 
+/// `{rendition_prefix}{size}/{the original key without key_prefix, extension replaced}`:
+/// `images/2026/11/24/203015/tabby.jpg` at 320 in WebP gives
+/// `renditions/320/2026/11/24/203015/tabby.webp`.
+pub fn rendition_key(rendition_prefix: &str, key_prefix: &str, original: &str, size: u32, extension: &str) -> String {
+    let path = original.strip_prefix(key_prefix).unwrap_or(original);
+    let (dir, name) = path.rsplit_once('/').map_or(("", path), |(dir, name)| (dir, name));
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    let dir = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+    format!("{rendition_prefix}{size}/{dir}{stem}.{extension}")
+}
+
+/// Whether `key` is a stored original: `{key_prefix}{YYYY}/{MM}/{DD}/{HHMMSS}/{name}`.
+pub fn is_original_key(key_prefix: &str, key: &str) -> bool {
+    let Some(path) = key.strip_prefix(key_prefix) else { return false };
+    let segments: Vec<&str> = path.split('/').collect();
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    matches!(segments.as_slice(), [y, m, d, hms, name]
+        if digits(y, 4) && digits(m, 2) && digits(d, 2) && digits(hms, 6) && !name.is_empty())
+}
+
 /// `{stem}-{sha8}.{ext}`: where different bytes go when the name is taken.
 pub fn collision_name(file_name: &str, sha256_hex: &str) -> String {
     let (stem, ext) = file_name.rsplit_once('.').unwrap_or((file_name, ""));
@@ -191,6 +211,24 @@ mod tests {
         let moved = collision_name(&name, SHA);
         assert_eq!(moved.len(), MAX_FILE_NAME_BYTES);
         assert!(moved.ends_with("x-01234567.png"));
+    }
+
+    #[test]
+    fn rendition_keys_replace_prefix_size_and_extension() {
+        let original = "images/2026/11/24/203015/tabby.jpg";
+        assert_eq!(rendition_key("renditions/", "images/", original, 320, "webp"), "renditions/320/2026/11/24/203015/tabby.webp");
+        assert_eq!(rendition_key("r/", "", "2026/11/24/203015/a.b.png", 1280, "jpg"), "r/1280/2026/11/24/203015/a.b.jpg");
+        assert_eq!(rendition_key("r/", "", "2026/11/24/203015/noext", 8, "webp"), "r/8/2026/11/24/203015/noext.webp");
+    }
+
+    #[test]
+    fn originals_are_date_path_keys_under_the_prefix() {
+        assert!(is_original_key("images/", "images/2026/11/24/203015/tabby.jpg"));
+        assert!(is_original_key("", "2026/11/24/203015/tabby.jpg"));
+        for other in ["renditions/320/2026/11/24/203015/tabby.webp", "images/2026/11/24/tabby.jpg", "images/2026/11/24/203015/", "other/2026/11/24/203015/a.jpg", "images/2026/11/24/203015/x/a.jpg"] {
+            assert!(!is_original_key("images/", other), "{other}");
+        }
+        assert!(!is_original_key("", "renditions/320/2026/11/24/203015/a.webp"));
     }
 
     #[test]

@@ -389,6 +389,8 @@ mod tests {
             status: crate::ingest::Status::Created,
             width: Some(3),
             height: None,
+            renditions: None,
+            renditions_skipped: None,
         };
         assert_eq!(ingest_response(vec![Ok(ok.clone())]).status, 201);
         let partial = ingest_response(vec![Ok(ok), Err(IngestError::EmptyObject)]);

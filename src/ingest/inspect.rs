@@ -18,6 +18,8 @@ pub struct Inspected {
     pub facts: Option<Facts>,
     /// GPS location was found and removed: the stored bytes differ from the original's.
     pub location_stripped: bool,
+    /// The difference hash of its pixels, when it was rendered.
+    pub dhash: Option<u64>,
 }
 
 impl Inspected {
@@ -30,6 +32,14 @@ impl Inspected {
         if self.location_stripped {
             metadata.insert("location-stripped".into(), "true".into());
         }
+        if let Some(dhash) = self.dhash {
+            metadata.extend(super::render::dhash_metadata(dhash));
+        }
+    }
+
+    /// The same facts with the difference hash of the pixels.
+    pub fn with_dhash(self, dhash: Option<u64>) -> Self {
+        Self { dhash, ..self }
     }
 }
 
@@ -51,7 +61,7 @@ impl ImageRules {
         end.update(&bytes);
         end.finish()?;
         let patched = self.strip(mime, bytes)?;
-        Ok((patched.bytes, Inspected { facts, location_stripped: patched.removed }))
+        Ok((patched.bytes, Inspected { facts, location_stripped: patched.removed, dhash: None }))
     }
 
     /// Checks the head of a streamed object before any byte is stored, and returns the stream to
@@ -64,7 +74,7 @@ impl ImageRules {
         // A location block the head did not reach would pass through unpatched: refuse then.
         let exif_within = (self.strip_location && patched.head_ended).then_some(head_len);
         let checked = checked_end(Head { bytes: patched.bytes, rest: head.rest }.into_stream(), mime, exif_within);
-        Ok((checked, Inspected { facts, location_stripped: patched.removed }))
+        Ok((checked, Inspected { facts, location_stripped: patched.removed, dhash: None }))
     }
 
     fn facts(&self, mime: &str, head: &[u8]) -> Result<Option<Facts>> {

@@ -4,10 +4,12 @@
 //! written by the store, which answers whether the key was free.
 
 mod inspect;
+mod render;
 mod staged;
 mod url;
 
 pub use inspect::{ImageRules, Inspected};
+pub use render::RenditionRules;
 pub use staged::Promotion;
 
 use std::collections::BTreeMap;
@@ -22,7 +24,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::body::{Blob, Body};
+use crate::body::{Blob, Body, ByteStream};
 use crate::config::Config;
 use crate::content::{ContentTypePolicy, SVG_TYPE, Sniffed, sniff};
 use crate::deadline::{DEADLINE_MARGIN, Deadline};
@@ -30,8 +32,10 @@ use crate::error::{IngestError, Result};
 use crate::fetch::Fetcher;
 use crate::key;
 use crate::metrics::Record;
+use crate::rendition::{Outcome, Plan};
 use crate::request::{Item, Payload};
-use crate::store::{IngestStore, Placement, WriteOutcome, Written};
+use crate::store::{IngestStore, Placement, Trailer, WriteOutcome, Written};
+use render::Renderer;
 
 /// Large bodies streamed at once per process, so memory stays bounded however many items or
 /// records arrive together: each holds up to four parts, plus a head per body waiting its turn.
@@ -123,6 +127,25 @@ pub struct StoredObject {
     /// Pixel height from the image's header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
+    /// The renditions made of it, with `RENDITIONS` set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renditions: Option<Vec<RenditionEntry>>,
+    /// Why it has no renditions (a type the function does not decode, SVG, a memory cap).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renditions_skipped: Option<String>,
+}
+
+/// One stored rendition, as the original's entry lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenditionEntry {
+    /// Full object key, under `RENDITION_PREFIX`.
+    pub key: String,
+    /// Pixel width.
+    pub width: u32,
+    /// Pixel height.
+    pub height: u32,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// Limits and naming rules the core applies to every item.
@@ -140,6 +163,8 @@ pub struct Rules {
     pub upload_prefix: String,
     /// The pixel cap and location removal.
     pub image: ImageRules,
+    /// What renditions to make, if any.
+    pub renditions: Option<RenditionRules>,
 }
 
 impl From<&Config> for Rules {
@@ -151,6 +176,10 @@ impl From<&Config> for Rules {
             concurrency: c.batch_concurrency,
             upload_prefix: c.upload_prefix.clone(),
             image: ImageRules { max_pixels: c.max_pixels, strip_location: c.strip_location },
+            renditions: (!c.renditions.is_empty()).then(|| RenditionRules {
+                plan: Plan { sizes: c.renditions.clone(), format: c.rendition_format },
+                prefix: c.rendition_prefix.clone(),
+            }),
         }
     }
 }
@@ -163,6 +192,8 @@ pub struct Ingestor {
     rules: Arc<Rules>,
     /// Multipart streams at once in this process.
     streams: Arc<tokio::sync::Semaphore>,
+    /// Decodes originals for their renditions, when they are made.
+    renderer: Option<Renderer>,
 }
 
 /// What an item says about the object besides its bytes.
@@ -174,6 +205,8 @@ struct Target {
     metadata: BTreeMap<String, String>,
     /// What the image checks found, once they ran.
     image: Inspected,
+    /// Metadata a streamed body gives at its end.
+    trailer: Trailer,
 }
 
 /// Where an item's bytes can be had again, for a second write under another name.
@@ -192,7 +225,14 @@ enum Origin {
 impl Ingestor {
     /// An ingestor fetching URLs with `fetcher` and writing to `store` under `rules`.
     pub fn new(store: Arc<dyn IngestStore>, fetcher: Arc<dyn Fetcher>, rules: Rules) -> Self {
-        Self { store, fetcher, rules: Arc::new(rules), streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)) }
+        let renderer = rules.renditions.as_ref().map(|r| Renderer::new(r.plan.clone()));
+        Self {
+            store,
+            fetcher,
+            rules: Arc::new(rules),
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+            renderer,
+        }
     }
 
     /// The largest object accepted, for checks made before a body is decoded.
@@ -273,6 +313,7 @@ impl Ingestor {
             at,
             metadata: item.metadata,
             image: Inspected::default(),
+            trailer: Trailer::default(),
         };
         let limit = self.rules.max_object_bytes;
         match item.payload {
@@ -287,10 +328,27 @@ impl Ingestor {
         check_size(bytes.len() as u64, self.rules.max_object_bytes)?;
         let sniffed = self.sniff_allowed(&bytes, target.declared_type.as_deref())?;
         let (bytes, image) = self.rules.image.whole(sniffed.mime, bytes)?;
-        let target = Target { image, ..target };
+        // Decoded before anything is stored: an image that does not render is refused.
+        let outcome = match &self.renderer {
+            Some(renderer) => Some(renderer.whole(sniffed.mime, bytes.clone()).await?),
+            None => None,
+        };
+        let target = Target { image: image.with_dhash(dhash(&outcome)), ..target };
         let blob = Blob::new(bytes);
         let name = key::file_name(target.wanted_name.as_deref(), &sniffed, blob.sha256_hex());
-        self.write(&target, &sniffed, &name, Body::Whole(blob.clone()), Origin::Held(blob)).await
+        let stored = self.write(&target, &sniffed, &name, Body::Whole(blob.clone()), Origin::Held(blob)).await?;
+        self.add_renditions(stored, outcome).await
+    }
+
+    /// Passes a stream to the renderer, when renditions are made: see [`Renderer::tap`].
+    fn tap(&self, mime: &str, body: ByteStream, trailer: Option<Trailer>) -> (ByteStream, Option<render::Pending>) {
+        match &self.renderer {
+            Some(renderer) => {
+                let (body, pending) = renderer.tap(mime, body, trailer);
+                (body, Some(pending))
+            }
+            None => (body, None),
+        }
     }
 
     /// Sniffs the first bytes and refuses empty objects and types not allowed.
@@ -354,6 +412,7 @@ impl Ingestor {
             key: key::object_key(&self.rules.key_prefix, target.at, name),
             content_type: sniffed.mime.to_owned(),
             metadata,
+            trailer: target.trailer.clone(),
         }
     }
 
@@ -368,7 +427,25 @@ impl Ingestor {
             status,
             width: target.image.facts.map(|f| f.width),
             height: target.image.facts.map(|f| f.height),
+            renditions: None,
+            renditions_skipped: None,
         }
+    }
+}
+
+/// A tapped stream's rendering, once the stream has ended.
+async fn outcome(pending: Option<render::Pending>) -> Result<Option<Outcome>> {
+    match pending {
+        Some(pending) => pending.outcome().await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The original's difference hash, when it was rendered.
+fn dhash(outcome: &Option<Outcome>) -> Option<u64> {
+    match outcome {
+        Some(Outcome::Rendered(rendered)) => Some(rendered.dhash),
+        _ => None,
     }
 }
 

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::info;
 
-use super::{Ingestor, Origin, Source, StoredObject, Target, check_size, log_outcome, not_attempted};
+use super::{Ingestor, Origin, Source, StoredObject, Target, check_size, dhash, log_outcome, not_attempted, outcome};
 use crate::body::{Body, Staged, digest, limited, read_head, verified};
 use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
@@ -17,7 +17,7 @@ use crate::image::Format;
 use crate::key;
 use crate::metrics::Record;
 use crate::notification::CreatedObject;
-use crate::store::{PART_SIZE, StoredBytes};
+use crate::store::{PART_SIZE, StoredBytes, Trailer};
 
 /// Bytes read before the type is known: a refused type costs no more than this.
 const HEAD_BYTES: usize = 256 * 1024;
@@ -109,7 +109,10 @@ impl Ingestor {
             _ => head,
         };
         let (body, image) = self.rules.image.stream(sniffed.mime, head)?;
+        let (body, pending) = self.tap(sniffed.mime, body, None);
         let (sha256_hex, size) = digest(body).await?;
+        let outcome = outcome(pending).await?;
+        let image = image.with_dhash(dhash(&outcome));
         let (dated, wanted) = key::staged_parts(&self.rules.upload_prefix, key);
         let at = dated.unwrap_or_else(|| key::key_time(None, event_time, now));
         if !key::plausible_time(at, now) {
@@ -119,16 +122,24 @@ impl Ingestor {
             )));
         }
         let name = key::file_name(Some(wanted), &sniffed, &sha256_hex);
-        let target =
-            Target { wanted_name: Some(name.clone()), declared_type: None, at, metadata: BTreeMap::new(), image };
-        if image.location_stripped {
+        let target = Target {
+            wanted_name: Some(name.clone()),
+            declared_type: None,
+            at,
+            metadata: BTreeMap::new(),
+            image,
+            trailer: Trailer::default(),
+        };
+        let stored = if image.location_stripped {
             // A copy cannot change bytes: the stripped ones are uploaded, streamed like a URL's.
             let _stream = self.streams.acquire().await.map_err(|_| IngestError::storage("shutting down"))?;
             let body = self.restage(key, sniffed.mime, sha256_hex).await?;
-            return self.write(&target, &sniffed, &name, body, Origin::Restaged(key.to_owned())).await;
-        }
-        let staged = Staged { key: key.to_owned(), sha256_hex, size, version };
-        self.write(&target, &sniffed, &name, Body::Staged(staged.clone()), Origin::Staged(staged)).await
+            self.write(&target, &sniffed, &name, body, Origin::Restaged(key.to_owned())).await?
+        } else {
+            let staged = Staged { key: key.to_owned(), sha256_hex, size, version };
+            self.write(&target, &sniffed, &name, Body::Staged(staged.clone()), Origin::Staged(staged)).await?
+        };
+        self.add_renditions(stored, outcome).await
     }
 
     /// The staging object's bytes again, checked and stripped as the first time (its type is

@@ -4,12 +4,12 @@
 use percent_encoding::percent_decode_str;
 use url::Url;
 
-use super::{Ingestor, Origin, StoredObject, Target, check_size};
+use super::{Ingestor, Origin, StoredObject, Target, check_size, dhash, outcome};
 use crate::body::{Body, digest, limited, read_head, verified};
 use crate::error::{IngestError, Result};
 use crate::key;
 use crate::metrics::Record;
-use crate::store::PART_SIZE;
+use crate::store::{PART_SIZE, Trailer};
 
 impl Ingestor {
     pub(super) async fn store_url(&self, url: Url, target: Target) -> Result<StoredObject> {
@@ -32,13 +32,24 @@ impl Ingestor {
         let target = Target { image, ..target };
         let _stream = self.streams.acquire().await.map_err(|_| IngestError::storage("shutting down"))?;
         match target.wanted_name.as_deref().and_then(|w| key::usable_name(w, &sniffed)) {
-            Some(name) => self.write(&target, &sniffed, &name, Body::Stream(body), Origin::Url(url)).await,
+            Some(name) => {
+                // Rendered as it streams; the dhash reaches the metadata written at the end.
+                let trailer = Trailer::default();
+                let (body, pending) = self.tap(sniffed.mime, body, Some(trailer.clone()));
+                let target = Target { trailer, ..target };
+                let stored = self.write(&target, &sniffed, &name, Body::Stream(body), Origin::Url(url)).await?;
+                self.add_renditions(stored, outcome(pending).await?).await
+            }
             None => {
-                // The name is the digest, known only at the end: hash once, then write.
+                // The name is the digest, known only at the end: hash (and render) once, then write.
+                let (body, pending) = self.tap(sniffed.mime, body, None);
                 let (sha256_hex, _) = digest(body).await?;
+                let outcome = outcome(pending).await?;
+                let target = Target { image: target.image.with_dhash(dhash(&outcome)), ..target };
                 let name = key::file_name(None, &sniffed, &sha256_hex);
                 let body = self.fetch_again(&url, sniffed.mime, sha256_hex).await?;
-                self.write(&target, &sniffed, &name, body, Origin::Url(url)).await
+                let stored = self.write(&target, &sniffed, &name, body, Origin::Url(url)).await?;
+                self.add_renditions(stored, outcome).await
             }
         }
     }

@@ -6,6 +6,7 @@ mod bucket_check;
 mod s3;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +26,40 @@ pub struct Placement {
     pub content_type: String,
     /// User metadata from the request (the store adds `sha256`).
     pub metadata: BTreeMap<String, String>,
+    /// Metadata a streamed body gives only at its end (the original's `dhash`).
+    pub trailer: Trailer,
 }
+
+impl Placement {
+    /// The metadata with the trailer's entries, once the body has ended.
+    pub fn metadata_now(&self) -> BTreeMap<String, String> {
+        let mut all = self.metadata.clone();
+        if let Some(late) = self.trailer.0.get() {
+            all.extend(late.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        all
+    }
+}
+
+/// Metadata known only once a stream has been read to its end; set at most once, by the
+/// stream, before it ends, so a store reading it after the body sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Trailer(Arc<OnceLock<BTreeMap<String, String>>>);
+
+impl Trailer {
+    /// Sets the entries; a second call is ignored.
+    pub fn set(&self, entries: BTreeMap<String, String>) {
+        let _ = self.0.set(entries);
+    }
+}
+
+impl PartialEq for Trailer {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Eq for Trailer {}
 
 /// What a conditional write found at the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

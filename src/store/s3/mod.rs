@@ -221,7 +221,7 @@ impl S3Store {
                 .checksum_algorithm(ChecksumAlgorithm::Sha256)
                 .checksum_sha256(&checksum)
                 .if_none_match("*")
-                .set_metadata(Some(metadata_with_digest(&place.metadata, blob.sha256_hex())))
+                .set_metadata(Some(metadata_with_digest(&place.metadata_now(), blob.sha256_hex())))
                 .set_expected_bucket_owner(self.expected_owner.clone())
                 // The body's SHA-256 travels in the signed checksum header, which S3 checks
                 // against the bytes: signing the payload as well would hash every byte twice.
@@ -245,7 +245,7 @@ impl S3Store {
                 .content_type(&place.content_type)
                 .checksum_algorithm(ChecksumAlgorithm::Sha256)
                 .set_copy_source_if_match(staged.version.clone())
-                .set_metadata(Some(metadata_with_digest(&place.metadata, &staged.sha256_hex)))
+                .set_metadata(Some(metadata_with_digest(&place.metadata_now(), &staged.sha256_hex)))
                 .set_expected_bucket_owner(self.expected_owner.clone())
                 .set_expected_source_bucket_owner(self.expected_owner.clone());
             async move { request.send().await.map(|_| ()) }
@@ -279,7 +279,7 @@ impl S3Store {
             .copy_source(format!("{}/{}", self.bucket, urlencode_key(&place.key)))
             .metadata_directive(MetadataDirective::Replace)
             .content_type(&place.content_type)
-            .set_metadata(Some(metadata_with_digest(&place.metadata, sha256_hex)))
+            .set_metadata(Some(metadata_with_digest(&place.metadata_now(), sha256_hex)))
             .set_expected_bucket_owner(self.expected_owner.clone())
             .set_expected_source_bucket_owner(self.expected_owner.clone())
             .send()
