@@ -40,8 +40,8 @@ pub enum IngestError {
     /// The object has no bytes.
     #[error("the object is empty")]
     EmptyObject,
-    /// No such route.
-    #[error("no route for {0}")]
+    /// No such route, or no such object.
+    #[error("{0}")]
     NotFound(String),
     /// The route exists but not for this method.
     #[error("method {method} is not allowed here; allowed: {allowed}")]

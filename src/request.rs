@@ -156,6 +156,36 @@ pub fn parse_backfill(value: Value) -> Result<Backfill> {
     Ok(Backfill { items, run_started_at })
 }
 
+/// Whether a batch's items are S3 listing entries (`{"Key":...}`, as an ItemReader over
+/// ListObjectsV2 gives them) rather than ingest items.
+pub fn is_listing_batch(value: &Value) -> bool {
+    let first = value.get("Items").and_then(Value::as_array).and_then(|items| items.first());
+    first.is_some_and(|item| item.get("Key").is_some() && item.get("url").is_none() && item.get("data").is_none())
+}
+
+/// The keys of a listing batch, each refused alone when it is not an entry with a `Key`.
+pub fn parse_listing(value: Value) -> Result<Vec<(Value, Result<String>)>> {
+    let Some(Value::Array(items)) = value.get("Items").cloned() else {
+        return Err(IngestError::InvalidRequest("a batch's \"Items\" must be an array".into()));
+    };
+    if items.len() > MAX_ITEMS {
+        return Err(IngestError::InvalidRequest(format!(
+            "{} items in one batch; at most {MAX_ITEMS} are accepted (the template's RerenderMaxItemsPerBatch)",
+            items.len()
+        )));
+    }
+    Ok(items
+        .into_iter()
+        .map(|raw| {
+            let key = match raw.get("Key").and_then(Value::as_str) {
+                Some(key) if !key.is_empty() => Ok(key.to_owned()),
+                _ => Err(IngestError::InvalidRequest("a listing entry needs a \"Key\" string".into())),
+            };
+            (raw, key)
+        })
+        .collect())
+}
+
 /// A manifest row as an ingest item: empty strings dropped, `metadata.<name>` gathered.
 fn manifest_row(value: Value) -> Result<Value> {
     let Value::Object(fields) = value else { return Ok(value) };

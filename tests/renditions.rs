@@ -322,3 +322,71 @@ async fn a_large_decode_runs_beside_slow_urls_not_before_them() {
     assert_eq!(answer["stored"].as_array().unwrap().len(), 5, "{answer}");
     assert!(together < decode * 3 / 2, "a decode of {decode:?} and fetches of {decode:?} took {together:?} together");
 }
+
+// ---------------------------------------------------------------- rendering the archive
+
+/// A re-render batch as a Distributed Map's ItemReader over ListObjectsV2 sends it.
+fn listing(keys: &[&str]) -> Value {
+    let mut batch = fixture("stepfunctions-batch-listing.json");
+    let template = batch["Items"][0].clone();
+    batch["Items"] = keys
+        .iter()
+        .map(|key| {
+            let mut entry = template.clone();
+            entry["Key"] = json!(key);
+            entry
+        })
+        .collect();
+    batch
+}
+
+#[tokio::test]
+async fn a_listing_batch_makes_the_missing_renditions_and_changes_nothing_else() {
+    let server = S3Server::start().await;
+    let original = picture(1600, 1000);
+    let jpeg = encoded(&original, ImageFormat::Jpeg);
+    let small = encoded(&picture(200, 100), ImageFormat::Png);
+    let items = json!({"items": [item("old.jpg", &jpeg), item("small.png", &small)]});
+    invoke(&server.app(&[("KEY_PREFIX", "images/")]), items).await.unwrap();
+    let key = format!("images/{DAY}/old.jpg");
+    let before = head(&server, &key).await;
+    assert!(!before.metadata().unwrap().contains_key("dhash"));
+
+    let app = server.app(&ON);
+    let small_key = format!("images/{DAY}/small.png");
+    let answer = invoke(&app, listing(&[&key, &small_key])).await.unwrap();
+    assert_eq!(answer["failed"], json!([]), "{answer}");
+    let entry = &answer["stored"][0];
+    assert_eq!((&entry["key"], &entry["status"], &entry["sha256"]), (&json!(key), &json!("existing"), &json!(sha256(&jpeg))));
+    let renditions = entry["renditions"].as_array().unwrap();
+    assert_eq!(renditions.len(), 2, "{answer}");
+    for rendition in renditions {
+        assert_rendition(&server, rendition, &original, &key, "image/webp").await;
+    }
+    assert_eq!(answer["stored"][1]["renditions"], json!([]), "nothing is upscaled: {answer}");
+    let after = head(&server, &key).await;
+    assert_eq!((after.e_tag(), after.metadata()), (before.e_tag(), before.metadata()), "the original is untouched");
+    assert_eq!(read_back(&server, &key).await, jpeg);
+
+    let puts = server.puts.lock().unwrap().len();
+    let again = invoke(&app, listing(&[&key])).await.unwrap();
+    assert_eq!(again["stored"][0]["renditions"], entry["renditions"], "{again}");
+    assert_eq!(server.keys().len(), 4, "{:?}", server.keys());
+    let headers = server.puts.lock().unwrap();
+    assert!(headers[puts..].iter().all(|h| h.get("if-none-match").is_some_and(|v| v == "*")), "only conditional writes");
+}
+
+#[tokio::test]
+async fn listing_entries_outside_the_originals_are_refused_one_by_one() {
+    let server = S3Server::start().await;
+    let png = encoded(&picture(400, 300), ImageFormat::Png);
+    invoke(&server.app(&ON), item("tabby.png", &png)).await.unwrap();
+    let answer = invoke(&server.app(&ON), fixture("stepfunctions-batch-listing.json")).await.unwrap();
+    assert_eq!(answer["stored"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(failed_items(&answer), [(1, "not_found"), (2, "invalid_request")], "{answer}");
+
+    let err = invoke(&server.app(&[("KEY_PREFIX", "images/")]), listing(&[&format!("images/{DAY}/tabby.png")]))
+        .await
+        .unwrap_err();
+    assert!(err.error_message.contains("RENDITIONS is not set"), "{err:?}");
+}

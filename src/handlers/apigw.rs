@@ -142,7 +142,7 @@ async fn handle(app: &App, request: HttpRequest) -> HttpResponse {
 /// custom domain's base path and is ignored.
 fn route(method: &Method, path: &str) -> Result<Route> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let not_found = || IngestError::NotFound(format!("{method} {path}"));
+    let not_found = || IngestError::NotFound(format!("no route for {method} {path}"));
     let start = segments.iter().position(|s| *s == "images" || *s == "uploads").ok_or_else(not_found)?;
     let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
     let rest = &segments[start + 1..];

@@ -11,7 +11,7 @@ use crate::answer::{BACKFILL_ANSWER_LIMIT, Refused, backfill_answer};
 use crate::deadline::Deadline;
 use crate::error::IngestError;
 use crate::ingest::{Batch, Ingestor, Source, split_results};
-use crate::request::parse_backfill;
+use crate::request::{is_listing_batch, parse_backfill, parse_listing};
 
 /// The error type a batch with a transient failure ends with: the name the state machine's
 /// Retry matches.
@@ -19,11 +19,21 @@ pub const TRANSIENT_ERROR: &str = "ImageIngest.Transient";
 
 /// Stores the batch's items: `{"stored":[...],"failed":[...]}` within Step Functions' limit on
 /// a state's output, unless a failure is transient. Each refused item is logged whole.
+///
+/// A batch of S3 listing entries (the re-render state machine's) makes the missing renditions
+/// of those originals instead, answered the same way.
 pub async fn handle(ingestor: &Ingestor, payload: Value, deadline: Deadline) -> Result<Value, Diagnostic> {
-    let backfill = parse_backfill(payload).map_err(|e| invocation_error(&[(0, e)]))?;
-    let (raw, items): (Vec<Value>, Vec<_>) = backfill.items.into_iter().unzip();
-    let batch = Batch { items, event_time: Some(backfill.run_started_at), source: Source::Backfill, deadline };
-    let results = ingestor.ingest(batch).await.map_err(|e| failed_batch(&[(0, e)]))?;
+    let (raw, results) = if is_listing_batch(&payload) {
+        let listing = parse_listing(payload).map_err(|e| invocation_error(&[(0, e)]))?;
+        let (raw, keys): (Vec<Value>, Vec<_>) = listing.into_iter().unzip();
+        (raw, ingestor.rerender(keys, deadline).await)
+    } else {
+        let backfill = parse_backfill(payload).map_err(|e| invocation_error(&[(0, e)]))?;
+        let (raw, items): (Vec<Value>, Vec<_>) = backfill.items.into_iter().unzip();
+        let batch = Batch { items, event_time: Some(backfill.run_started_at), source: Source::Backfill, deadline };
+        (raw, ingestor.ingest(batch).await)
+    };
+    let results = results.map_err(|e| failed_batch(&[(0, e)]))?;
     let (stored, failed) = split_results(results);
     if failed.iter().any(|(_, err)| err.is_transient()) {
         return Err(failed_batch(&failed));

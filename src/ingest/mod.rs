@@ -5,6 +5,7 @@
 
 mod inspect;
 mod render;
+mod rerender;
 mod staged;
 mod url;
 
@@ -66,6 +67,8 @@ pub enum Source {
     Upload,
     /// A Step Functions Distributed Map batch.
     Backfill,
+    /// A Distributed Map batch of listed originals to render.
+    Rerender,
 }
 
 impl Source {
@@ -79,6 +82,7 @@ impl Source {
             Self::Schedule => "schedule",
             Self::Upload => "upload",
             Self::Backfill => "backfill",
+            Self::Rerender => "rerender",
         }
     }
 }
