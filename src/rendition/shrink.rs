@@ -27,10 +27,11 @@ impl Frame {
 }
 
 /// The integer factor to box-average by before Lanczos: the largest that keeps both edges at
-/// least the target's, so Lanczos always has 1–2 source pixels per output pixel to work with
-/// (what JPEG's DCT scaling leaves too). Capped so the u32 sums cannot overflow.
+/// least twice the target's (libvips' reducing gap of 2), so Lanczos3 still does the
+/// anti-aliasing; a box alone lets fine stripes through as moiré. Capped so the u32 sums
+/// cannot overflow.
 pub(crate) fn box_factor(width: u32, height: u32, target: (u32, u32)) -> u32 {
-    (width / target.0.max(1)).min(height / target.1.max(1)).clamp(1, 256)
+    (width / (2 * target.0.max(1))).min(height / (2 * target.1.max(1))).clamp(1, 256)
 }
 
 /// Averages k×k blocks of rows fed in any order (interlaced images) or top to bottom, keeping
