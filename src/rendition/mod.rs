@@ -186,16 +186,18 @@ fn frames(decoded: Decoded, sizes: &[u32]) -> (Vec<(u32, Frame)>, u64) {
     let (width, height) = decoded.size;
     let longest = width.max(height);
     let (w, h) = fit(width, height, work_edge(longest, sizes));
-    let base = shrink::lanczos(&decoded.frame, decoded.extent, w, h);
-    drop(decoded.frame);
+    let base = shrink::resize(decoded.frame, decoded.extent, w, h);
     let base = finish::upright_srgb(base, decoded.orientation, decoded.icc.as_deref());
     let dhash = dhash::dhash(&base);
     // Sizes come from the upright original, so a chain of roundings never drifts.
     let (width, height) = if decoded.orientation >= 5 { (height, width) } else { (width, height) };
-    let mut frames: Vec<(u32, Frame)> = Vec::new();
-    for &size in sizes.iter().rev().filter(|&&size| size < longest) {
+    let mut wanted = sizes.iter().rev().copied().filter(|&size| size < longest);
+    // The base was made at the largest size the image exceeds: it is that rendition.
+    let Some(largest) = wanted.next() else { return (Vec::new(), dhash) };
+    let mut frames = vec![(largest, base)];
+    for size in wanted {
         let (w, h) = fit(width, height, size);
-        let previous = frames.last().map_or(&base, |(_, f)| f);
+        let previous = &frames.last().expect("the base is there").1;
         let extent = (f64::from(previous.width), f64::from(previous.height));
         let frame = shrink::lanczos(previous, extent, w, h);
         frames.push((size, frame));
