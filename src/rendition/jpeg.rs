@@ -8,8 +8,8 @@ use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 
 use mozjpeg_sys::{
-    J_COLOR_SPACE, J_INT_PARAM, JCP_FASTEST, JWRN_EXTRANEOUS_DATA, boolean, jpeg_common_struct, jpeg_compress_struct,
-    jpeg_decompress_struct, jpeg_error_mgr, jpeg_resync_to_restart, jpeg_source_mgr,
+    J_COLOR_SPACE, J_INT_PARAM, JCP_FASTEST, boolean, jpeg_common_struct, jpeg_compress_struct, jpeg_decompress_struct,
+    jpeg_error_mgr, jpeg_resync_to_restart, jpeg_source_mgr,
 };
 
 use super::shrink::{BoxShrink, box_factor};
@@ -255,13 +255,12 @@ unsafe extern "C-unwind" fn error_exit(cinfo: &mut jpeg_common_struct) {
     panic::resume_unwind(Box::new(message(cinfo)));
 }
 
-/// Warnings (level -1) mean corrupt data libjpeg would paper over (a bad Huffman code, a
-/// premature marker): the image is refused rather than rendered grey. Stray bytes between
-/// markers are common and harmless, so they pass; trace messages (level ≥ 0) are ignored.
+/// Warnings (level -1) are libjpeg's "Corrupt JPEG data" and "Premature end of JPEG file":
+/// damage it would paper over with grey or garbage, so the image is refused. That includes
+/// extraneous bytes before a marker, which is how a desynchronised entropy decoder shows at the
+/// end of a scan. Trace messages (level ≥ 0) are ignored.
 unsafe extern "C-unwind" fn emit_message(cinfo: &mut jpeg_common_struct, level: c_int) {
-    // SAFETY: `err` is the manager this decompressor was created with.
-    let code = unsafe { (*cinfo.err).msg_code };
-    if level < 0 && code != JWRN_EXTRANEOUS_DATA as c_int {
+    if level < 0 {
         panic::resume_unwind(Box::new(message(cinfo)));
     }
 }

@@ -164,34 +164,46 @@ fn decode(format: Format, source: &mut dyn Read, plan: &Plan) -> Result<Decoded,
     }
 }
 
-/// Makes every planned rendition from the decoded frame, largest first, each smaller one from
-/// the next larger; the dhash comes from the largest (or, with none planned, from a frame made
-/// for the hash alone).
+/// Makes every planned rendition from the decoded frame.
 fn renditions(decoded: Decoded, plan: &Plan) -> Rendered {
-    let (width, height) = decoded.size;
-    let longest = width.max(height);
-    let (w, h) = fit(width, height, work_edge(longest, &plan.sizes));
-    let base = shrink::lanczos(&decoded.frame, decoded.extent, w, h);
-    let base = finish::upright_srgb(base, decoded.orientation, decoded.icc.as_deref());
-    let dhash = dhash::dhash(&base);
-    // Sizes come from the upright original, so a chain of roundings never drifts.
-    let (width, height) = if decoded.orientation >= 5 { (height, width) } else { (width, height) };
-    let mut renditions = Vec::new();
-    let mut previous = base;
-    for &size in plan.sizes.iter().rev().filter(|&&size| size < longest) {
-        let (w, h) = fit(width, height, size);
-        let extent = (f64::from(previous.width), f64::from(previous.height));
-        let frame = shrink::lanczos(&previous, extent, w, h);
-        renditions.push(Rendition {
+    let (frames, dhash) = frames(decoded, &plan.sizes);
+    let renditions = frames
+        .into_iter()
+        .map(|(size, frame)| Rendition {
             size,
             width: frame.width,
             height: frame.height,
             bytes: encode::encode(&frame, plan.format),
-        });
-        previous = frame;
-    }
-    renditions.reverse();
+        })
+        .collect();
     Rendered { renditions, dhash }
+}
+
+/// The upright sRGB pixels of every size the image is larger than (ascending), and the dhash.
+/// The largest is made from the decoded frame, each smaller one from the next larger; the hash
+/// comes from the largest (or, with none planned, from a frame made for the hash alone).
+fn frames(decoded: Decoded, sizes: &[u32]) -> (Vec<(u32, Frame)>, u64) {
+    let (width, height) = decoded.size;
+    let longest = width.max(height);
+    let (w, h) = fit(width, height, work_edge(longest, sizes));
+    let base = shrink::resize(decoded.frame, decoded.extent, w, h);
+    let base = finish::upright_srgb(base, decoded.orientation, decoded.icc.as_deref());
+    let dhash = dhash::dhash(&base);
+    // Sizes come from the upright original, so a chain of roundings never drifts.
+    let (width, height) = if decoded.orientation >= 5 { (height, width) } else { (width, height) };
+    let mut wanted = sizes.iter().rev().copied().filter(|&size| size < longest);
+    // The base was made at the largest size the image exceeds: it is that rendition.
+    let Some(largest) = wanted.next() else { return (Vec::new(), dhash) };
+    let mut frames = vec![(largest, base)];
+    for size in wanted {
+        let (w, h) = fit(width, height, size);
+        let previous = &frames.last().expect("the base is there").1;
+        let extent = (f64::from(previous.width), f64::from(previous.height));
+        let frame = shrink::lanczos(previous, extent, w, h);
+        frames.push((size, frame));
+    }
+    frames.reverse();
+    (frames, dhash)
 }
 
 /// The longer edge the decoders must deliver at least: the largest planned size the image is

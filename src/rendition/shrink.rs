@@ -27,10 +27,11 @@ impl Frame {
 }
 
 /// The integer factor to box-average by before Lanczos: the largest that keeps both edges at
-/// least the target's, so Lanczos always has 1–2 source pixels per output pixel to work with
-/// (what JPEG's DCT scaling leaves too). Capped so the u32 sums cannot overflow.
+/// least twice the target's (libvips' reducing gap of 2), so Lanczos3 still does the
+/// anti-aliasing; a box alone lets fine stripes through as moiré. Capped so the u32 sums
+/// cannot overflow.
 pub(crate) fn box_factor(width: u32, height: u32, target: (u32, u32)) -> u32 {
-    (width / target.0.max(1)).min(height / target.1.max(1)).clamp(1, 256)
+    (width / (2 * target.0.max(1))).min(height / (2 * target.1.max(1))).clamp(1, 256)
 }
 
 /// Averages k×k blocks of rows fed in any order (interlaced images) or top to bottom, keeping
@@ -99,10 +100,39 @@ impl BoxShrink {
         let ow = self.out.width as usize;
         let sums = &mut self.sums[row * ow * c..(row + 1) * ow * c];
         if dx == 1 && x0 == 0 {
-            for (s, block) in sums.chunks_exact_mut(c).zip(pixels.chunks(k as usize * c)) {
-                for px in block.chunks_exact(c) {
-                    add(s, px, self.alpha);
+            // Plain index loops: this runs over every source pixel, and stays quick unoptimised.
+            let (kc, alpha) = (k as usize * c, self.alpha);
+            let mut start = 0;
+            for s in sums.chunks_exact_mut(c) {
+                let end = (start + kc).min(pixels.len());
+                let mut i = start;
+                if alpha {
+                    let (mut r, mut g, mut b, mut a) = (0u32, 0u32, 0u32, 0u32);
+                    while i + 3 < end {
+                        let w = u32::from(pixels[i + 3]);
+                        r += u32::from(pixels[i]) * w;
+                        g += u32::from(pixels[i + 1]) * w;
+                        b += u32::from(pixels[i + 2]) * w;
+                        a += w;
+                        i += 4;
+                    }
+                    s[3] += a;
+                    s[0] += r;
+                    s[1] += g;
+                    s[2] += b;
+                } else {
+                    let (mut r, mut g, mut b) = (0u32, 0u32, 0u32);
+                    while i + 2 < end {
+                        r += u32::from(pixels[i]);
+                        g += u32::from(pixels[i + 1]);
+                        b += u32::from(pixels[i + 2]);
+                        i += 3;
+                    }
+                    s[0] += r;
+                    s[1] += g;
+                    s[2] += b;
                 }
+                start = end;
             }
         } else {
             for (i, px) in pixels.chunks_exact(c).enumerate() {
@@ -168,13 +198,20 @@ fn add(sums: &mut [u32], px: &[u8], alpha: bool) {
     }
 }
 
+/// `frame` at `width × height`: itself when it is that already, else [`lanczos`] (and `frame`
+/// is freed before the caller goes on).
+pub(crate) fn resize(frame: Frame, extent: (f64, f64), width: u32, height: u32) -> Frame {
+    let whole = (f64::from(frame.width), f64::from(frame.height));
+    if (frame.width, frame.height) == (width, height) && extent == whole {
+        return frame;
+    }
+    lanczos(&frame, extent, width, height)
+}
+
 /// Lanczos3 from the `extent` of `frame` (its left and top edges at 0) to `width × height`,
 /// with alpha premultiplied while it filters.
 pub(crate) fn lanczos(frame: &Frame, extent: (f64, f64), width: u32, height: u32) -> Frame {
     let whole = (f64::from(frame.width), f64::from(frame.height));
-    if (frame.width, frame.height) == (width, height) && extent == whole {
-        return frame.clone();
-    }
     let mut out = Frame::new(width, height, frame.alpha);
     let src = fr::images::ImageRef::new(frame.width, frame.height, &frame.data, frame.pixel_type())
         .expect("a frame's buffer matches its size");
