@@ -416,3 +416,37 @@ async fn listing_entries_outside_the_originals_are_refused_one_by_one() {
         .unwrap_err();
     assert!(err.error_message.contains("RENDITIONS is not set"), "{err:?}");
 }
+
+// ---------------------------------------------------------------- the other ways in
+
+#[tokio::test]
+async fn multipart_parts_and_backfill_items_get_renditions_too() {
+    let server = S3Server::start().await;
+    let app = server.app(&ON);
+    let original = picture(800, 600);
+    let png = encoded(&original, ImageFormat::Png);
+
+    let boundary = "renditions-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"part.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&png);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut event = fixture("apigw-v2-multipart.json");
+    event["headers"]["content-type"] = json!(format!("multipart/form-data; boundary={boundary}"));
+    event["isBase64Encoded"] = json!(true);
+    event["body"] = json!(B64.encode(&body));
+    let (status, answer) = invoke_api(&app, event).await;
+    assert_eq!(status, 201, "{answer}");
+    let part = &answer["stored"][0];
+    assert_rendition(&server, &part["renditions"][0], &original, part["key"].as_str().unwrap(), "image/webp").await;
+
+    let mut batch = fixture("stepfunctions-batch-jsonl.json");
+    batch["Items"] = json!([{"data": B64.encode(&png), "file_name": "crawled.png"}]);
+    let answer = invoke(&app, batch).await.unwrap();
+    let item = &answer["stored"][0];
+    assert_eq!(item["renditions"][0]["key"], "renditions/320/2026/11/24/203015/crawled.webp", "{answer}");
+    assert_rendition(&server, &item["renditions"][0], &original, item["key"].as_str().unwrap(), "image/webp").await;
+}
