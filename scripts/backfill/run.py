@@ -479,9 +479,12 @@ def rerender(args, template, params, work):
         final = versions(s3, BUCKET)
         renditions = {}
         for key in sorted(k for k in final if k.startswith(rendition_prefix)):
-            head = s3.head_object(Bucket=BUCKET, Key=key)
-            renditions[key] = {"content_type": head["ContentType"], "size": head["ContentLength"],
-                               "source_key": head.get("Metadata", {}).get("source-key")}
+            # GetObject, not HeadObject: the proxy answers a HEAD with Content-Length 0.
+            got = s3.get_object(Bucket=BUCKET, Key=key)
+            body = got["Body"].read()
+            renditions[key] = {"content_type": got["ContentType"], "size": len(body),
+                               "riff_webp": body[:4] == b"RIFF" and body[8:12] == b"WEBP",
+                               "source_key": got.get("Metadata", {}).get("source-key")}
         summary = {
             "key_prefix": key_prefix, "rendition_prefix": rendition_prefix, "renditions_setting": params["Renditions"],
             "rendition_format": params["RenditionFormat"], "tolerated_failure_percentage": tolerated,

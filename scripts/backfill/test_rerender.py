@@ -6,9 +6,6 @@ template's RerenderStateMachine twice over that listing: moto's Step Functions a
 as the template's bucket), the proxy, and the function under cargo lambda watch. The first run
 makes every missing rendition and refuses the keys that are not originals; the second writes
 nothing. Originals are never written. It fails, never skips, when moto is missing.
-
-Until the pixel decoder lands (src/rendition/mod.rs `render` is a stub that panics), a render
-fails its item with invalid_image: the test then checks that instead, and says so.
 """
 
 import json
@@ -18,12 +15,8 @@ import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import run  # noqa: E402
-
-with open(os.path.join(ROOT, "src", "rendition", "mod.rs")) as _f:
-    RENDER_IS_A_STUB = 'unimplemented!("the pixel pipeline")' in _f.read()
 
 PNGS = 3
 SIZES = [32, 320]  # the JPEG fixture is 67x41: it gets the 32 px rendition only
@@ -40,9 +33,6 @@ def expected_renditions(key):
 class Rerender(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if RENDER_IS_A_STUB:
-            print("\nNOTE: src/rendition/mod.rs render is still a stub: originals are expected to fail with "
-                  "invalid_image until the renditions branch is merged", file=sys.stderr)
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "summary.json")
             cls.code = run.main(["--state-machine", "RerenderStateMachine", "--images", str(PNGS), "--runs", "2",
@@ -87,13 +77,6 @@ class Rerender(unittest.TestCase):
 
     def test_every_original_gets_its_renditions_once(self):
         first, second = self.s["runs"]
-        if RENDER_IS_A_STUB:
-            for run_ in (first, second):
-                for key in self.s["originals"]:
-                    self.assertEqual(run_["keys"][key].get("refused"), "invalid_image", run_["keys"][key])
-                self.assertEqual(run_["written"], [])
-            self.assertEqual(self.s["renditions"], {})
-            return
         made = []
         for key in self.s["originals"]:
             expected = expected_renditions(key)
@@ -104,6 +87,7 @@ class Rerender(unittest.TestCase):
         for key, head in self.s["renditions"].items():
             self.assertEqual(head["content_type"], "image/webp", key)
             self.assertGreater(head["size"], 0, key)
+            self.assertTrue(head["riff_webp"], f"{key} is a WebP file")
             self.assertIn(head["source_key"], self.s["originals"], key)
         self.assertEqual(first["written"], sorted(made), "the first run writes every rendition, once")
         self.assertEqual(second["written"], [], "the second run writes nothing: conditional writes")
