@@ -35,7 +35,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test-deps:
-	$(TIMED) tools scripts/tools.sh moto cfn-lint checkov sam cargo-lambda
+	$(TIMED) tools scripts/tools.sh moto cfn-lint checkov sam cargo-lambda nasm
 
 # The template's linters, the debug build and cargo test, the backfill engine and the deploy
 # path; the arm64 release build runs beside the rest (scripts/test.sh says why).

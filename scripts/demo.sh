@@ -14,7 +14,7 @@ HAPPY=(apigw-v2-raw-png apigw-v2-raw-query-name apigw-v1-json-items apigw-v1-raw
        apigw-v2-multipart apigw-v2-path-traversal direct-bare-item direct-items
        sqs-batch-mixed sqs-redelivery eventbridge-custom)
 
-scripts/tools.sh cargo-lambda
+scripts/tools.sh cargo-lambda nasm
 PATH="$(scripts/tools.sh --bin-dir):$PATH"  # the pinned cargo-lambda
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR"
 pids=()

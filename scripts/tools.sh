@@ -8,7 +8,7 @@
 # Its commands are linked into .tools/bin of this checkout, which the Makefile and the scripts
 # put first on PATH, so a different version installed elsewhere on the machine is never used.
 #
-# Usage: scripts/tools.sh [cargo-lambda] [moto] [cfn-lint] [checkov] [sam] [arm64] [qemu]
+# Usage: scripts/tools.sh [cargo-lambda] [moto] [cfn-lint] [checkov] [sam] [arm64] [qemu] [nasm]
 #        scripts/tools.sh --bin-dir   (prints the folder to put first on PATH; installs nothing)
 #        scripts/tools.sh --python moto   (prints the python of moto's virtualenv, which has boto3
 #                                          and PyYAML: the backfill scripts run on it; installs nothing)
@@ -95,6 +95,14 @@ for tool in "$@"; do
         echo "tools: installing qemu-user and libc6-arm64-cross (apt)" >&2
         [ "$(id -u)" = 0 ] || { echo "tools: apt-get needs root: install qemu-user and libc6-arm64-cross" >&2; exit 1; }
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user libc6-arm64-cross) >&2
+      fi ;;
+    nasm)
+      # mozjpeg-sys assembles libjpeg-turbo's x86 SIMD with nasm; without it the build only
+      # warns and the JPEG codec runs several times slower (tests, bench). arm64 needs none.
+      if [ "$(uname -m)" = x86_64 ] && ! command -v nasm >/dev/null 2>&1; then
+        echo "tools: installing nasm (apt)" >&2
+        [ "$(id -u)" = 0 ] || { echo "tools: apt-get needs root: install nasm" >&2; exit 1; }
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm) >&2
       fi ;;
     arm64)
       rustup target list --installed | grep -q aarch64-unknown-linux-gnu \
