@@ -28,10 +28,12 @@ impl Frame {
 
 /// The integer factor to box-average by before Lanczos: the largest that keeps both edges at
 /// least twice the target's (libvips' reducing gap of 2), so Lanczos3 still does the
-/// anti-aliasing; a box alone lets fine stripes through as moiré. Capped so the u32 sums
-/// cannot overflow.
-pub(crate) fn box_factor(width: u32, height: u32, target: (u32, u32)) -> u32 {
-    (width / (2 * target.0.max(1))).min(height / (2 * target.1.max(1))).clamp(1, 256)
+/// anti-aliasing; a box alone lets fine stripes through as moiré. Rows that come in any order
+/// (interlaced) need sums for the whole boxed frame, 16 B a pixel: they keep a gap of 1, a
+/// quarter of the memory. Capped so the u32 sums cannot overflow.
+pub(crate) fn box_factor(width: u32, height: u32, target: (u32, u32), sequential: bool) -> u32 {
+    let gap = if sequential { 2 } else { 1 };
+    (width / (gap * target.0.max(1))).min(height / (gap * target.1.max(1))).clamp(1, 256)
 }
 
 /// Averages k×k blocks of rows fed in any order (interlaced images) or top to bottom, keeping
