@@ -85,6 +85,12 @@ impl BoxShrink {
         if k == 1 {
             let start = y as usize * self.width as usize * c;
             let line = &mut self.out.data[start..start + self.width as usize * c];
+            if dx == 1 {
+                let from = x0 as usize * c;
+                let n = pixels.len().min(line.len().saturating_sub(from));
+                line[from..from + n].copy_from_slice(&pixels[..n]);
+                return;
+            }
             for (i, px) in pixels.chunks_exact(c).enumerate() {
                 let x = (x0 + i as u32 * dx) as usize;
                 if let Some(dst) = line.get_mut(x * c..x * c + c) {
