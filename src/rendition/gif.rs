@@ -23,8 +23,9 @@ pub(super) fn decode(source: &mut dyn Read, edge: &dyn Fn(u32) -> u32) -> Result
     let covers = left == 0 && top == 0 && fw >= width && fh >= height;
     let alpha = transparent.is_some() || !covers;
     let target = fit(width, height, edge(width.max(height)));
-    let k = box_factor(width, height, target);
-    let mut shrink = BoxShrink::new(width, height, alpha, k, !interlaced && covers);
+    let sequential = !interlaced && covers;
+    let k = box_factor(width, height, target, sequential);
+    let mut shrink = BoxShrink::new(width, height, alpha, k, sequential);
     let c = if alpha { 4 } else { 3 };
     let mut line = vec![0u8; fw as usize];
     let mut pixels = vec![0u8; fw as usize * c];

@@ -86,7 +86,7 @@ fn decode_from(src: &mut Source, err: &mut jpeg_error_mgr, edge: &dyn Fn(u32) ->
     // SAFETY: parameters are set; the output dimensions follow from them.
     unsafe { mozjpeg_sys::jpeg_start_decompress(cinfo) };
     let (ow, oh) = (cinfo.output_width, cinfo.output_height);
-    let k = box_factor(ow, oh, target);
+    let k = box_factor(ow, oh, target, true);
     let mut shrink = BoxShrink::new(ow, oh, false, k, true);
     let channels = if cmyk { 4 } else { 3 };
     let mut row = vec![0u8; ow as usize * channels];

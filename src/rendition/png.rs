@@ -21,7 +21,7 @@ pub(super) fn decode(source: &mut dyn Read, edge: &dyn Fn(u32) -> u32) -> Result
     debug_assert_eq!(depth, BitDepth::Eight);
     let alpha = matches!(color, ColorType::Rgba | ColorType::GrayscaleAlpha);
     let target = fit(width, height, edge(width.max(height)));
-    let k = box_factor(width, height, target);
+    let k = box_factor(width, height, target, !interlaced);
     let mut shrink = BoxShrink::new(width, height, alpha, k, !interlaced);
     let mut passes = Adam7::new(width, height, interlaced);
     let mut expanded = Vec::new();

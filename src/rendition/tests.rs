@@ -193,6 +193,8 @@ fn a_prophoto_profile_is_converted_and_ignoring_it_would_fail() {
     ignored.icc = None;
     let frame = frames(ignored, &[150]).0.pop().unwrap().1;
     assert!(!within("prophoto ignored", compare(&frame, &reference("prophoto.png.ref150.png"))));
+    // And it is the profile that makes the difference: without it both sides agree.
+    assert!(within("prophoto ignored, both", compare(&frame, &reference("prophoto.png.ignored.ref150.png"))));
 }
 
 #[test]
