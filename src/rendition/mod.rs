@@ -140,12 +140,16 @@ pub fn render(format: Format, source: &mut dyn Read, plan: &Plan) -> Result<Outc
 /// The reason an image type gets no renditions, for the types this function does not decode.
 fn not_decoded(format: Format) -> Option<&'static str> {
     match format {
-        Format::Avif => Some("AVIF images are stored without renditions: AVIF is not decoded"),
-        Format::Heif => {
-            Some("HEIF/HEIC images are stored without renditions: their decoder is a patent-encumbered C++ library")
+        Format::Avif => Some(
+            "AVIF is stored without renditions: its decoders hold whole frames, beyond the memory a rendition may use",
+        ),
+        Format::Heif => Some("HEIF/HEIC is stored without renditions: its decoder is a patent-encumbered C++ library"),
+        Format::Tiff => {
+            Some("TIFF is stored without renditions: its decoder must seek in the file, which a stream cannot")
         }
-        Format::Tiff => Some("TIFF images are stored without renditions: TIFF is not decoded"),
-        Format::Jxl => Some("JPEG XL images are stored without renditions: JPEG XL is not decoded"),
+        Format::Jxl => Some(
+            "JPEG XL is stored without renditions: its decoder holds whole frames of floats, beyond the memory a rendition may use",
+        ),
         Format::Png | Format::Jpeg | Format::Gif | Format::WebP | Format::Bmp | Format::Ico => None,
     }
 }
