@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill test-deploy template-lint demo watch invoke deploy backfill probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-facts clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill test-deploy template-lint demo watch invoke deploy backfill probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-renditions bench-facts clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -131,6 +131,14 @@ bench-url:
 bench-backfill:
 	cargo build --release -p image-ingest -p bench
 	env $$(bench/setup.sh) BENCH_OUT=bench $(TARGET_DIR)/release/backfill
+
+# sharp's benchmark task (a 2725x2225 JPEG photo to 720x588, Lanczos, JPEG quality 80), then WebP
+# at 720 and at 320 px, by the function's rendition code, sharp (npm) and Pillow (PyPI), each
+# confined by a cgroup to one vCPU, Lambda's share at 1,769 MB (needs root): images/s and peak RSS
+# (docs/renditions-bench.md).
+bench-renditions:
+	cargo build --release -p bench
+	env $$(bench/setup-renditions.sh) BENCH_OUT=bench $(TARGET_DIR)/release/renditions
 
 # A 1 GiB staged object verified and promoted, against a bare GetObject that only reads it.
 bench-upload:
