@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill test-deploy template-lint demo watch invoke deploy backfill probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-renditions bench-facts clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill test-deploy template-lint demo watch invoke deploy backfill rerender probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-renditions bench-facts clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -52,12 +52,14 @@ test-deploy: build
 
 # The backfill state machine: its definition against the template's parameters and the
 # transformation for moto (unit tests), then the template's own definition run on moto's engine
-# over a few hundred URLs (scripts/backfill/, docs/backfills.md). Fails if moto is missing.
+# over a few hundred URLs, and the re-render state machine over a few originals
+# (scripts/backfill/, docs/backfills.md). Fails if moto is missing.
 MOTO_PYTHON = $(shell scripts/tools.sh --python moto)
 test-backfill:
 	scripts/tools.sh moto cargo-lambda
 	$(MOTO_PYTHON) scripts/backfill/test_transform.py
 	$(MOTO_PYTHON) scripts/backfill/test_engine.py
+	$(MOTO_PYTHON) scripts/backfill/test_rerender.py
 
 # The SAM template: cfn-lint, SAM's own validation, and checkov's security checks (the ones
 # that do not apply are skipped in place in template.yaml, each with its reason).
@@ -81,6 +83,14 @@ PARAMS ?=
 backfill:
 	scripts/tools.sh moto cargo-lambda
 	$(MOTO_PYTHON) scripts/backfill/run.py --manifest $(MANIFEST) $(foreach p,$(PARAMS),--param $(p))
+
+# The re-render state machine on moto's engine: a few originals written under KeyPrefix (and keys
+# that are not originals), then RerenderStateMachine with the function's RENDITIONS from PARAMS
+# ("Renditions=320,1280 RenditionFormat=jpeg ..."); prints the renditions made per key
+# (docs/backfills.md, "Re-rendering the archive").
+rerender:
+	scripts/tools.sh moto cargo-lambda
+	$(MOTO_PYTHON) scripts/backfill/run.py --state-machine RerenderStateMachine $(foreach p,$(PARAMS),--param $(p))
 
 # What moto's Step Functions does with each Distributed Map feature (docs/backfills.md).
 probe-moto:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine, with no AWS account: a local S3 (s3s-fs), the real
-# function behind cargo lambda watch's emulator, every happy-path fixture, then a missing bucket.
+# function behind cargo lambda watch's emulator, every happy-path fixture, renditions (thumbnails)
+# of a real photo, an EXIF-rotated JPEG and a large verified upload, then a missing bucket.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +51,7 @@ start_function() {  # $1 = bucket name, $2 = FETCH_ALLOW_PRIVATE
 BUCKET_NAME=$1
 FETCH_ALLOW_PRIVATE=$2
 KEY_PREFIX=images/
+RENDITIONS=320
 SCHEDULE_URLS=http://127.0.0.1:$CAM_PORT/snapshot.png
 S3_FORCE_PATH_STYLE=true
 AWS_ENDPOINT_URL_S3=http://127.0.0.1:$S3_PORT
@@ -83,9 +85,43 @@ body = json.loads(r["body"]) if "statusCode" in r else r
 print(r.get("statusCode", "ok"), " ".join(o["key"] + " (" + o["status"] + ")" for o in body["stored"]))'
 }
 
+renditions() {  # reads an answer on stdin: each stored object and its renditions (RENDITIONS=320)
+  python3 -c 'import json,sys
+r = json.load(sys.stdin)
+body = json.loads(r["body"]) if "statusCode" in r else r
+for o in body["stored"]:
+    print("   %s %sx%s (%s)" % (o["key"], o.get("width"), o.get("height"), o["status"]))
+    for t in o.get("renditions", []):
+        print("     -> %s %sx%s, %s bytes" % (t["key"], t["width"], t["height"], t["size"]))
+    if o.get("renditions_skipped"):
+        print("     -> no rendition:", o["renditions_skipped"])
+    assert o.get("renditions") or o.get("renditions_skipped") or max(o["width"], o["height"]) <= 320, o'
+}
+
 echo "==> the function behind cargo lambda watch on http://127.0.0.1:$LAMBDA_PORT (address policy on)"
 start_function "$BUCKET" false
 for event in "${HAPPY[@]}"; do show "$event"; done
+
+echo "==> renditions (RENDITIONS=320): a real photo (scikit-image's coffee, CC0), and the same photo"
+echo "    stored sideways with EXIF Orientation 6, whose rendition comes out upright (portrait)"
+python3 - testkit/fixtures/renditions/coffee.jpg "$DEMO_DIR" <<'PY'
+import base64, json, struct, sys
+photo = open(sys.argv[1], "rb").read()
+# An APP1 EXIF block whose IFD0 holds one entry, Orientation (0x0112) = 6: "rotate 90 clockwise".
+tiff = b"MM\0*" + struct.pack(">I", 8) + struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0) + struct.pack(">I", 0)
+app1 = b"Exif\0\0" + tiff
+rotated = photo[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + photo[2:]
+items = [{"data": base64.b64encode(photo).decode(), "file_name": "coffee.jpg", "posted_at": "2026-11-24T20:30:15Z"},
+         {"data": base64.b64encode(rotated).decode(), "file_name": "coffee-sideways.jpg", "posted_at": "2026-11-24T20:30:15Z"}]
+json.dump({"items": items}, open(sys.argv[2] + "/photos.json", "w"))
+PY
+out=$(cargo lambda invoke image-ingest --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+  --data-file "$DEMO_DIR/photos.json" 2>&1) || { echo "$out"; exit 1; }
+echo "$out" | renditions
+echo "$out" | python3 -c 'import json,sys; s = json.load(sys.stdin)["stored"]
+(level,), (upright,) = s[0]["renditions"], s[1]["renditions"]
+assert level["width"] > level["height"] and upright["width"] < upright["height"], s
+print("   the sideways photo'"'"'s rendition is upright:", upright["width"], "x", upright["height"])'
 
 echo "==> a PNG sent with curl, as a Function URL request"
 curl -sS --fail-with-body -H 'content-type: image/png' --data-binary @<(base64 -d <<<"$(python3 -c 'import json;print(json.load(open("events/apigw-v2-raw-png.json"))["body"])')") \
@@ -133,7 +169,8 @@ staged=$(echo "$ticket" | python3 -c 'import json,sys; print(json.load(sys.stdin
 echo "   staged at $staged ($(stat -c %s "$DEMO_DIR/panorama.png") bytes)"
 notify "$staged" | python3 -c 'import json,sys; r = json.load(sys.stdin)
 [print("   promoted to", o["key"], o["size"], "bytes,", o["status"]) for o in r["stored"]]
-assert r["stored"], r'
+[print("     -> %s %sx%s, %s bytes" % (t["key"], t["width"], t["height"], t["size"])) for t in r["stored"][0]["renditions"]]
+assert r["stored"] and r["stored"][0]["renditions"], r'
 [ ! -e "$DEMO_DIR/s3/$BUCKET/$staged" ] && echo "   the staging object is gone"
 echo "==> an HTML page uploaded as image/jpeg: refused by its bytes and removed"
 printf '<html><body>not a picture</body></html>' >"$DEMO_DIR/page.jpg"

@@ -132,15 +132,13 @@ impl Config {
             None => Vec::new(),
         };
         let format = get("RENDITION_FORMAT").unwrap_or_else(|| "webp".into());
-        let rendition_format =
-            RenditionFormat::parse(&format).ok_or_else(|| invalid("RENDITION_FORMAT", &format, "expected webp or jpeg"))?;
+        let rendition_format = RenditionFormat::parse(&format)
+            .ok_or_else(|| invalid("RENDITION_FORMAT", &format, "expected webp or jpeg"))?;
         let rendition_prefix = get("RENDITION_PREFIX").unwrap_or_else(|| "renditions/".into());
         if let Err(reason) = separate_prefixes(&rendition_prefix, &key_prefix) {
             return Err(invalid("RENDITION_PREFIX", &rendition_prefix, &reason));
         }
-        if rendition_prefix.starts_with(&upload_prefix)
-            || upload_prefix.starts_with(&rendition_prefix)
-        {
+        if rendition_prefix.starts_with(&upload_prefix) || upload_prefix.starts_with(&rendition_prefix) {
             let reason = format!("must not overlap UPLOAD_PREFIX {upload_prefix:?}: renditions would be promoted");
             return Err(invalid("RENDITION_PREFIX", &rendition_prefix, &reason));
         }
@@ -295,8 +293,8 @@ mod tests {
 
     #[test]
     fn rendition_settings_are_parsed_and_their_prefix_kept_apart() {
-        let c = config(&[("BUCKET_NAME", "pics"), ("RENDITIONS", "1280, 320,320"), ("RENDITION_FORMAT", "JPEG")])
-            .unwrap();
+        let c =
+            config(&[("BUCKET_NAME", "pics"), ("RENDITIONS", "1280, 320,320"), ("RENDITION_FORMAT", "JPEG")]).unwrap();
         assert_eq!(c.renditions, [320, 1280]);
         assert_eq!(c.rendition_format, RenditionFormat::Jpeg);
         for bad in ["0", "abc", "320,-1", "16384"] {
@@ -312,7 +310,8 @@ mod tests {
             ("incoming/thumbs/", "images/", "incoming/"),
             ("in", "images/", "incoming/"),
         ] {
-            let vars = [("BUCKET_NAME", "pics"), ("RENDITION_PREFIX", prefix), ("KEY_PREFIX", key), ("UPLOAD_PREFIX", upload)];
+            let vars =
+                [("BUCKET_NAME", "pics"), ("RENDITION_PREFIX", prefix), ("KEY_PREFIX", key), ("UPLOAD_PREFIX", upload)];
             let err = config(&vars).unwrap_err().to_string();
             assert!(err.starts_with("RENDITION_PREFIX has an invalid value"), "{prefix} {key}: {err}");
         }

@@ -216,8 +216,14 @@ mod tests {
     #[test]
     fn rendition_keys_replace_prefix_size_and_extension() {
         let original = "images/2026/11/24/203015/tabby.jpg";
-        assert_eq!(rendition_key("renditions/", "images/", original, 320, "webp"), "renditions/320/2026/11/24/203015/tabby.webp");
-        assert_eq!(rendition_key("r/", "", "2026/11/24/203015/a.b.png", 1280, "jpg"), "r/1280/2026/11/24/203015/a.b.jpg");
+        assert_eq!(
+            rendition_key("renditions/", "images/", original, 320, "webp"),
+            "renditions/320/2026/11/24/203015/tabby.webp"
+        );
+        assert_eq!(
+            rendition_key("r/", "", "2026/11/24/203015/a.b.png", 1280, "jpg"),
+            "r/1280/2026/11/24/203015/a.b.jpg"
+        );
         assert_eq!(rendition_key("r/", "", "2026/11/24/203015/noext", 8, "webp"), "r/8/2026/11/24/203015/noext.webp");
     }
 
@@ -225,7 +231,13 @@ mod tests {
     fn originals_are_date_path_keys_under_the_prefix() {
         assert!(is_original_key("images/", "images/2026/11/24/203015/tabby.jpg"));
         assert!(is_original_key("", "2026/11/24/203015/tabby.jpg"));
-        for other in ["renditions/320/2026/11/24/203015/tabby.webp", "images/2026/11/24/tabby.jpg", "images/2026/11/24/203015/", "other/2026/11/24/203015/a.jpg", "images/2026/11/24/203015/x/a.jpg"] {
+        for other in [
+            "renditions/320/2026/11/24/203015/tabby.webp",
+            "images/2026/11/24/tabby.jpg",
+            "images/2026/11/24/203015/",
+            "other/2026/11/24/203015/a.jpg",
+            "images/2026/11/24/203015/x/a.jpg",
+        ] {
             assert!(!is_original_key("images/", other), "{other}");
         }
         assert!(!is_original_key("", "renditions/320/2026/11/24/203015/a.webp"));

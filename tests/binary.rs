@@ -136,6 +136,61 @@ async fn a_one_gib_staged_upload_is_promoted_with_flat_memory() {
     eprintln!("peak RSS {peak:.1} MiB for a {size}-byte staged object");
 }
 
+/// The contract's bound: a rendition of a 100-megapixel baseline JPEG or PNG costs at most
+/// 64 MiB above the function's baseline (its peak after one small image, renditions on).
+#[tokio::test]
+async fn a_100_megapixel_jpeg_and_png_are_rendered_within_64_mib_of_the_baseline() {
+    use base64::Engine;
+    let server = S3Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("survey.png");
+    let png_size = png::write_black(&path, 10_000, 10_000);
+    let staged = "incoming/2026/11/25/101500/survey.png";
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(&path).await.unwrap();
+    server.client().put_object().bucket(BUCKET).key(staged).body(body).send().await.unwrap();
+    drop(dir);
+    let jpeg = testkit::jpeg::flat(10_000, 10_000);
+
+    let mut api = RuntimeApi::with_timeout(Duration::from_secs(300)).await;
+    let mut child = function(&api, &server.endpoint)
+        .env("BUCKET_NAME", BUCKET)
+        .env("RENDITIONS", "320")
+        .env("MAX_OBJECT_BYTES", (1u64 << 30).to_string())
+        .spawn()
+        .unwrap();
+    api.push(fixture("apigw-v2-raw-png.json").to_string());
+    let Answer::Response(first) = api.json_answer().await else { panic!("the small image") };
+    assert_eq!(first["statusCode"], 201, "{first}");
+    let baseline = peak_rss_mib(child.id());
+
+    let data = base64::engine::general_purpose::STANDARD.encode(&jpeg);
+    api.push(json!({"data": data, "file_name": "aerial.jpg", "posted_at": "2026-11-25T10:15:00Z"}).to_string());
+    let jpeg_answer = api.json_answer().await;
+    let after_jpeg = peak_rss_mib(child.id());
+    let mut notice = fixture("s3-object-created.json");
+    notice["Records"][0]["s3"]["bucket"]["name"] = json!(BUCKET);
+    notice["Records"][0]["s3"]["object"]["key"] = json!(staged);
+    api.push(notice.to_string());
+    let png_answer = api.json_answer().await;
+    let after_png = peak_rss_mib(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    for (answer, name, size) in [(jpeg_answer, "aerial", jpeg.len() as u64), (png_answer, "survey", png_size)] {
+        let Answer::Response(response) = answer else { panic!("{name}: expected a response, got {answer:?}") };
+        let stored = &response["stored"][0];
+        assert_eq!(stored["size"], size, "{response}");
+        assert_eq!((&stored["width"], &stored["height"]), (&json!(10_000), &json!(10_000)), "{response}");
+        let rendition = &stored["renditions"][0];
+        assert_eq!((&rendition["width"], &rendition["height"]), (&json!(320), &json!(320)), "{response}");
+        assert!(rendition["key"].as_str().unwrap().starts_with(&format!("renditions/320/2026/11/25/101500/{name}")));
+    }
+    let (jpeg_cost, png_cost) = (after_jpeg - baseline, after_png - baseline);
+    eprintln!("baseline {baseline:.1} MiB; a 100 MP JPEG +{jpeg_cost:.1} MiB, a 100 MP PNG +{png_cost:.1} MiB");
+    assert!(jpeg_cost <= 64.0, "a 100-megapixel JPEG cost {jpeg_cost:.1} MiB above the baseline");
+    assert!(png_cost <= 64.0, "a 100-megapixel PNG cost {png_cost:.1} MiB above the baseline");
+}
+
 #[tokio::test]
 async fn built_binary_refuses_bombs_without_allocating_their_declared_size() {
     use base64::Engine;

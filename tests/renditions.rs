@@ -149,8 +149,12 @@ async fn a_redelivery_finds_everything_existing_and_writes_nothing() {
     let again = invoke(&app, item("wide.jpg", &jpeg)).await.unwrap();
     assert_eq!(again["stored"][0]["status"], "existing", "{again}");
     assert_eq!(again["stored"][0]["renditions"], first["stored"][0]["renditions"]);
-    let sizes: Vec<_> =
-        again["stored"][0]["renditions"].as_array().unwrap().iter().map(|r| (r["width"].clone(), r["height"].clone())).collect();
+    let sizes: Vec<_> = again["stored"][0]["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["width"].clone(), r["height"].clone()))
+        .collect();
     assert_eq!(sizes, [(json!(320), json!(180)), (json!(1280), json!(720))]);
     // Every conditional write of the redelivery was refused by the server: nothing replaced.
     let headers = server.puts.lock().unwrap();
@@ -174,11 +178,23 @@ async fn an_image_no_larger_than_every_size_gets_no_rendition_but_a_dhash() {
 async fn without_renditions_nothing_is_decoded_or_added() {
     let server = S3Server::start().await;
     // Pixels that cannot be decoded behind a valid header pass when nothing decodes them.
-    let broken = undecodable_png();
-    let answer = invoke(&server.app(&[]), item("broken.png", &broken)).await.unwrap();
-    let entry = &answer["stored"][0];
-    assert!(entry.get("renditions").is_none() && entry.get("renditions_skipped").is_none(), "{answer}");
-    assert!(!head(&server, &format!("{DAY}/broken.png")).await.metadata().unwrap().contains_key("dhash"));
+    let items = json!({"items": [item("broken.png", &undecodable_png()), item("broken.jpg", &undecodable_jpeg())]});
+    let answer = invoke(&server.app(&[]), items).await.unwrap();
+    for entry in answer["stored"].as_array().unwrap() {
+        assert!(entry.get("renditions").is_none() && entry.get("renditions_skipped").is_none(), "{answer}");
+        let key = entry["key"].as_str().unwrap();
+        assert!(!head(&server, key).await.metadata().unwrap().contains_key("dhash"));
+    }
+    assert_eq!(server.keys().len(), 2, "{answer}");
+}
+
+/// A JPEG whose scan stops halfway, then ends with its EOI marker: every structural check
+/// passes, and only decoding finds half the pixels missing.
+fn undecodable_jpeg() -> Vec<u8> {
+    let jpeg = encoded(&picture(640, 480), ImageFormat::Jpeg);
+    let mut cut = jpeg[..jpeg.len() / 2].to_vec();
+    cut.extend_from_slice(&[0xff, 0xd9]);
+    cut
 }
 
 /// A PNG whose header, chunks and end are whole but whose compressed pixels are not zlib.
@@ -193,12 +209,10 @@ fn undecodable_png() -> Vec<u8> {
 #[tokio::test]
 async fn an_image_that_does_not_decode_is_refused_and_nothing_is_stored() {
     let server = S3Server::start().await;
-    let mut jpeg = encoded(&picture(640, 480), ImageFormat::Jpeg);
-    let middle = jpeg.len() / 2;
-    jpeg[middle..middle + 64].fill(0xff); // markers where entropy-coded data should be
-    for (name, bytes) in [("broken.png", undecodable_png()), ("broken.jpg", jpeg)] {
+    for (name, bytes) in [("broken.png", undecodable_png()), ("broken.jpg", undecodable_jpeg())] {
         let (status, body) = invoke_api(&server.app(&ON), api_raw(name, &bytes)).await;
         assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_image")), "{name}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("cannot be decoded"), "{name}: {body}");
     }
     assert!(server.keys().is_empty(), "{:?}", server.keys());
 }
@@ -215,7 +229,8 @@ fn api_raw(name: &str, bytes: &[u8]) -> Value {
 #[tokio::test]
 async fn types_not_decoded_and_svg_say_why_they_have_none() {
     let server = S3Server::start().await;
-    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="800" height="600"><rect width="800" height="600"/></svg>"#;
+    let svg =
+        br#"<svg xmlns="http://www.w3.org/2000/svg" width="800" height="600"><rect width="800" height="600"/></svg>"#;
     let app = server.app(&[("RENDITIONS", "320"), ("ALLOWED_CONTENT_TYPES", "image/*,image/svg+xml")]);
     let items = json!({"items": [item("logo.svg", svg), item("phone.heic", &image_fixture("image.heic")),
                                   item("still.avif", &image_fixture("image.avif"))]});
@@ -272,10 +287,14 @@ async fn a_streamed_url_that_does_not_decode_aborts_its_upload() {
     png[idat + 4 + 2] ^= 0xff;
     let served = Bytes::from(png);
     let origin = Origin::start(move |_| Reply::Bytes("image/png", served.clone())).await;
-    let err = invoke(&server.app(&ON), json!({"url": origin.url("/big.png"), "posted_at": POSTED})).await.unwrap_err();
+    let item = json!({"url": origin.url("/big.png"), "posted_at": POSTED});
+    let err = invoke(&server.app(&ON), item.clone()).await.unwrap_err();
     assert!(err.error_message.contains("invalid_image"), "{err:?}");
     assert!(server.keys().is_empty(), "{:?}", server.keys());
     assert!(server.open_uploads().is_empty(), "{:?}", server.open_uploads());
+    // Only the decoder refuses it: its header, chunks and end pass every other check.
+    invoke(&server.app(&[("KEY_PREFIX", "images/")]), item).await.unwrap();
+    assert_eq!(server.keys(), [format!("images/{DAY}/big.png")]);
 }
 
 #[tokio::test]
@@ -294,7 +313,8 @@ async fn a_verified_upload_is_rendered_when_it_is_promoted() {
     let rendition = format!("renditions/320/{DAY}/portrait.webp");
     assert_eq!(server.keys(), [key.clone(), rendition.clone()]);
     assert_eq!(head(&server, &key).await.metadata().unwrap()["dhash"].len(), 16);
-    let entry = json!({"key": rendition, "width": 240, "height": 320, "size": read_back(&server, &rendition).await.len()});
+    let entry =
+        json!({"key": rendition, "width": 240, "height": 320, "size": read_back(&server, &rendition).await.len()});
     assert_rendition(&server, &entry, &original, &key, "image/webp").await;
 }
 
@@ -357,7 +377,10 @@ async fn a_listing_batch_makes_the_missing_renditions_and_changes_nothing_else()
     let answer = invoke(&app, listing(&[&key, &small_key])).await.unwrap();
     assert_eq!(answer["failed"], json!([]), "{answer}");
     let entry = &answer["stored"][0];
-    assert_eq!((&entry["key"], &entry["status"], &entry["sha256"]), (&json!(key), &json!("existing"), &json!(sha256(&jpeg))));
+    assert_eq!(
+        (&entry["key"], &entry["status"], &entry["sha256"]),
+        (&json!(key), &json!("existing"), &json!(sha256(&jpeg)))
+    );
     let renditions = entry["renditions"].as_array().unwrap();
     assert_eq!(renditions.len(), 2, "{answer}");
     for rendition in renditions {
@@ -373,7 +396,10 @@ async fn a_listing_batch_makes_the_missing_renditions_and_changes_nothing_else()
     assert_eq!(again["stored"][0]["renditions"], entry["renditions"], "{again}");
     assert_eq!(server.keys().len(), 4, "{:?}", server.keys());
     let headers = server.puts.lock().unwrap();
-    assert!(headers[puts..].iter().all(|h| h.get("if-none-match").is_some_and(|v| v == "*")), "only conditional writes");
+    assert!(
+        headers[puts..].iter().all(|h| h.get("if-none-match").is_some_and(|v| v == "*")),
+        "only conditional writes"
+    );
 }
 
 #[tokio::test]
@@ -389,4 +415,38 @@ async fn listing_entries_outside_the_originals_are_refused_one_by_one() {
         .await
         .unwrap_err();
     assert!(err.error_message.contains("RENDITIONS is not set"), "{err:?}");
+}
+
+// ---------------------------------------------------------------- the other ways in
+
+#[tokio::test]
+async fn multipart_parts_and_backfill_items_get_renditions_too() {
+    let server = S3Server::start().await;
+    let app = server.app(&ON);
+    let original = picture(800, 600);
+    let png = encoded(&original, ImageFormat::Png);
+
+    let boundary = "renditions-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"part.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&png);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut event = fixture("apigw-v2-multipart.json");
+    event["headers"]["content-type"] = json!(format!("multipart/form-data; boundary={boundary}"));
+    event["isBase64Encoded"] = json!(true);
+    event["body"] = json!(B64.encode(&body));
+    let (status, answer) = invoke_api(&app, event).await;
+    assert_eq!(status, 201, "{answer}");
+    let part = &answer["stored"][0];
+    assert_rendition(&server, &part["renditions"][0], &original, part["key"].as_str().unwrap(), "image/webp").await;
+
+    let mut batch = fixture("stepfunctions-batch-jsonl.json");
+    batch["Items"] = json!([{"data": B64.encode(&png), "file_name": "crawled.png"}]);
+    let answer = invoke(&app, batch).await.unwrap();
+    let item = &answer["stored"][0];
+    assert_eq!(item["renditions"][0]["key"], "renditions/320/2026/11/24/203015/crawled.webp", "{answer}");
+    assert_rendition(&server, &item["renditions"][0], &original, item["key"].as_str().unwrap(), "image/webp").await;
 }

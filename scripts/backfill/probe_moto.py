@@ -262,6 +262,37 @@ def main():
         p.report("MaxConcurrencyPath / ToleratedFailurePercentagePath from States.StringToJson in a Pass state",
                  "works" if d["status"] == "SUCCEEDED" and stub.peak <= 2 else d["status"],
                  f"peak={stub.peak} DescribeMapRun maxConcurrency={mr['maxConcurrency']} toleratedFailurePercentage={mr['toleratedFailurePercentage']} error={d.get('error')} {str(d.get('cause'))[:200]}")
+
+        # 12. ItemReader over ListObjectsV2 (the re-render state machine's)
+        listing = {"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": BUCKET, "Prefix": "archive/"}}
+        for i in range(3):
+            p.s3.put_object(Bucket=BUCKET, Key=f"archive/2026/11/24/20301{i}/a{i}.png", Body=b"x" * (i + 1))
+        p.s3.put_object(Bucket=BUCKET, Key="elsewhere/b.png", Body=b"y")
+        lmap = dmap({}, ItemSelector=wrap)
+        lmap["ItemReader"] = listing
+        d = p.run(machine(lmap), "m/unused.json", "[]")
+        keys = sorted(i["Key"] for b in stub.payloads for i in b["Items"])
+        p.report("ItemReader arn:aws:states:::s3:listObjectsV2 (Bucket, Prefix), no ReaderConfig",
+                 "works" if d["status"] == "SUCCEEDED" and len(keys) == 3 else d["status"],
+                 f"keys={keys} first item={json.dumps(stub.payloads[0]['Items'][0]) if stub.payloads else None}")
+
+        # 13. ... over a prefix with nothing under it
+        lmap["ItemReader"] = {"Resource": listing["Resource"], "Parameters": {"Bucket": BUCKET, "Prefix": "nothing-here/"}}
+        d = p.run(machine(lmap), "m/unused.json", "[]")
+        p.report("ItemReader listObjectsV2 over an empty prefix (AWS: a map run of 0 items)",
+                 d["status"], f"error={d.get('error')} cause={str(d.get('cause'))[:200]} invocations={len(stub.payloads)}")
+
+        # 14. ... over more than one page (ListObjectsV2 answers at most 1,000 keys a page)
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: p.s3.put_object(Bucket=BUCKET, Key=f"many/{i:05d}", Body=b"z"), range(1005)))
+        lmap["ItemReader"] = {"Resource": listing["Resource"], "Parameters": {"Bucket": BUCKET, "Prefix": "many/"}}
+        lmap["MaxConcurrency"] = 16
+        d = p.run(machine(lmap), "m/unused.json", "[]", timeout=300)
+        keys = sorted(i["Key"] for b in stub.payloads for i in b["Items"])
+        p.report("ItemReader listObjectsV2 over 1,005 keys (AWS: every page, through ContinuationToken)",
+                 f"{len(keys)} items" if d["status"] == "SUCCEEDED" else d["status"],
+                 f"execution {d['status']}; items {len(keys)}, last key {keys[-1] if keys else None}")
     finally:
         moto.stop()
     out = os.environ.get("PROBE_OUT")

@@ -1,8 +1,16 @@
-"""`make backfill`: the template's backfill state machine, run on moto's Step Functions engine.
+"""`make backfill`, `make rerender`: the template's state machines, run on moto's Step Functions engine.
 
     make backfill                       # a generated manifest of 1,000+ URLs (JSON Lines)
     make backfill MANIFEST=urls.csv     # generated too when the file does not exist
     make backfill MANIFEST=my.jsonl PARAMS="BackfillMaxConcurrency=8"
+    make rerender PARAMS="Renditions=320,1280"   # --state-machine RerenderStateMachine, below
+
+With --state-machine RerenderStateMachine (no manifest): writes a few originals under KeyPrefix
+(PNGs larger than 320 px and the JPEG fixture, each under a date path) and keys under KeyPrefix
+that are not originals, starts the function with RENDITIONS, RENDITION_FORMAT and
+RENDITION_PREFIX from the template's parameters, runs the re-render state machine (--runs times),
+and prints the renditions made for each listed key, the keys refused, and the object versions
+each run wrote.
 
 Starts, all on 127.0.0.1: moto_server (S3 and Step Functions) behind the routing proxy of
 engine.py, an origin serving the manifest's URLs, and the function under `cargo lambda watch`
@@ -152,6 +160,7 @@ class Invocations:
         self.count = 0
         self.largest_batch = 0  # bytes of the largest payload the function was sent
         self.largest_answer = 0  # bytes of the largest successful answer
+        self.calls = []  # (payload, failed, answer) of every invocation, in order
         self.lock = threading.Lock()
 
     def __call__(self, name, body, headers):
@@ -165,6 +174,7 @@ class Invocations:
             answer = {"errorType": "?", "errorMessage": out.decode("utf-8", "replace")}
         with self.lock:
             self.count += 1
+            self.calls.append((payload, failed, answer))
             self.largest_batch = max(self.largest_batch, len(body or b""))
             if failed:
                 self.errors[key] = answer
@@ -226,6 +236,43 @@ def warm_up(invoke, timeout):
 
 
 # ---------------------------------------------------------------- the run
+
+
+def execute(sfn, invocations, definition, machine, name, input, timeout, interval=2.0):
+    """Creates `definition` as state machine `machine` (or reuses it), runs one execution named
+    `name` with `input`, printing the map run's counts every `interval` seconds. Returns (DescribeExecution,
+    DescribeMapRun or None, seconds)."""
+    try:
+        arn = sfn.create_state_machine(name=machine, definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    except sfn.exceptions.StateMachineAlreadyExists:
+        arn = f"arn:aws:states:{engine.REGION}:{engine.ACCOUNT}:stateMachine:{machine}"
+    ex = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(input))
+    t0 = time.time()
+    last = [None]
+
+    def tick(d):
+        try:
+            runs = sfn.list_map_runs(executionArn=ex["executionArn"]).get("mapRuns", [])
+            if not runs:
+                return
+            m = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
+        except botocore.exceptions.ClientError:
+            return  # moto 5.2.5 answers 500 to ListMapRuns until the execution's worker is set up
+        i, e = m["itemCounts"], m["executionCounts"]
+        line = (f"    {time.time() - t0:5.0f}s map run {m['status']}: batches succeeded {e['succeeded']}, "
+                f"failed {e['failed']}, running {e['running']} of {e['total']}; invocations {invocations.count}")
+        if line != last[0]:
+            print(line, flush=True)
+            last[0] = line
+
+    d = engine.wait_execution(sfn, ex["executionArn"], timeout, tick, interval)
+    took = time.time() - t0
+    print(f"==> execution {d['status']} in {took:.0f}s")
+    if d["status"] != "SUCCEEDED":
+        print(f"    {d.get('error')}: {d.get('cause')}")
+    runs = sfn.list_map_runs(executionArn=ex["executionArn"]).get("mapRuns", [])
+    m = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"]) if runs else None
+    return d, m, took
 
 
 def summarize(items_total, invocations, output, tolerated):
@@ -291,10 +338,215 @@ def print_summary(s):
           f"{s['tolerated_failure_percentage']}: on AWS the map run {verdict} (moto tolerates every failure)")
 
 
+# ---------------------------------------------------------------- the re-render run
+
+FIXTURE_JPEG = os.path.join(ROOT, "testkit", "fixtures", "images", "baseline.jpg")
+
+
+def gradient_png(width, height, seed):
+    """An RGB PNG of `width` x `height` pixels, a gradient different for every seed."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    rows = []
+    for y in range(height):
+        g = (y * 255 // max(height - 1, 1) + seed * 40) % 256
+        rows.append(b"\x00" + b"".join(bytes(((x * 255 // max(width - 1, 1)) % 256, g, (seed * 71 + x // 16) % 256))
+                                       for x in range(width)))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"".join(rows), 6)) + chunk(b"IEND", b""))
+
+
+def demo_originals(key_prefix, images):
+    """(key, content type, bytes) of `images` PNGs above 320 px and the 67x41 JPEG fixture,
+    each under a date path, as the function stores them."""
+    out = [(f"{key_prefix}2026/11/24/2030{n:02d}/photo-{n}.png", "image/png", gradient_png(400 + 80 * n, 300 + 40 * n, n))
+           for n in range(images)]
+    with open(FIXTURE_JPEG, "rb") as f:
+        out.append((f"{key_prefix}2026/11/25/101500/baseline.jpg", "image/jpeg", f.read()))
+    return out
+
+
+def demo_strays(key_prefix):
+    """Keys under KeyPrefix that are not originals (no date path): refused with invalid_request."""
+    return [(f"{key_prefix}README.txt", "text/plain", b"not an original: no date path\n"),
+            (f"{key_prefix}2026/11/24/loose.png", "image/png", gradient_png(330, 10, 9))]
+
+
+def versions(s3, bucket, prefix=""):
+    """{key: (number of versions, ETag of the latest)} of every object under `prefix`."""
+    out = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for v in page.get("Versions", []):
+            n, etag = out.get(v["Key"], (0, None))
+            out[v["Key"]] = (n + 1, v["ETag"] if v["IsLatest"] else etag)
+    return out
+
+
+def rerender_report(calls):
+    """What one run's answers say, key by key: the renditions made, or the refusal's code; and
+    the keys of batches that never succeeded, with their last error."""
+    keys, failed_batches, error_types = {}, {}, collections.Counter()
+    for payload, failed, answer in calls:
+        items = payload.get("Items") if isinstance(payload, dict) else None
+        if not items:
+            continue  # the warm-up
+        listed = [item.get("Key", "?") for item in items]
+        if failed:
+            error_types[answer.get("errorType", "?")] += 1
+            for key in listed:
+                failed_batches[key] = answer.get("errorType", "?")
+            continue
+        for key in listed:
+            failed_batches.pop(key, None)
+        for entry in answer.get("stored", []):
+            keys[entry["key"]] = {"renditions": [r["key"] for r in entry.get("renditions") or []],
+                                  "renditions_skipped": entry.get("renditions_skipped")}
+        for entry in answer.get("failed", []):
+            keys[listed[entry["index"]]] = {"refused": entry["error"]["code"], "message": entry["error"].get("message")}
+    return keys, failed_batches, dict(error_types)
+
+
+def rerender(args, template, params, work):
+    definition = transform.resolve(template, params, {"ImageBucket": BUCKET, "ImageIngestFunction.Arn": FUNCTION_ARN},
+                                   transform.RERENDER)
+    moto_definition, changes = transform.for_moto(definition)
+    print(f"==> the template's {transform.RERENDER}, less what moto lacks (scripts/backfill/transform.py):")
+    for c in changes:
+        print("    - " + c)
+    with open(os.path.join(work, "definition.moto.json"), "w") as f:
+        json.dump(moto_definition, f, indent=2)
+    key_prefix, rendition_prefix = params["KeyPrefix"], params["RenditionPrefix"]
+    tolerated = float(params["BackfillToleratedFailurePercentage"])
+
+    lambda_port = engine.free_port()
+    invocations = Invocations(engine.cargo_lambda_invoker(lambda_port, FUNCTION))
+    moto = engine.Moto(invocations, os.path.join(work, "moto.log"))
+    function = None
+    try:
+        moto.start()
+        s3, sfn = moto.client("s3"), moto.client("stepfunctions")
+        s3.create_bucket(Bucket=BUCKET)
+        # As the template's bucket: then every write, a rewrite of the same bytes included, is a version.
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        originals = demo_originals(key_prefix, args.images if args.images is not None else 4)
+        strays = demo_strays(key_prefix)
+        for key, ctype, body in originals + strays:
+            s3.put_object(Bucket=BUCKET, Key=key, Body=body, ContentType=ctype)
+        print(f"==> s3://{BUCKET}/{key_prefix}: {len(originals)} originals written as the function stores them, "
+              f"{len(strays)} keys that are not originals")
+        listed = sum(len(p.get("Contents", [])) for p in
+                     s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=key_prefix))
+        if listed > 1000:
+            print(f"    {listed} keys under {key_prefix!r}: moto's ItemReader lists only the first 1,000 (one page)")
+
+        env_extra = {k: params[p] for k, p in [
+            ("KEY_PREFIX", "KeyPrefix"), ("UPLOAD_PREFIX", "UploadPrefix"), ("RENDITIONS", "Renditions"),
+            ("RENDITION_FORMAT", "RenditionFormat"), ("RENDITION_PREFIX", "RenditionPrefix"),
+            ("MAX_PIXELS", "MaxPixels"), ("BATCH_CONCURRENCY", "BatchConcurrency")]}
+        print(f"==> moto on 127.0.0.1:{moto.moto_port} behind the proxy on {moto.proxy.port}; the function behind "
+              f"cargo lambda watch's emulator on {lambda_port}, RENDITIONS={env_extra['RENDITIONS']!r} "
+              f"RENDITION_FORMAT={env_extra['RENDITION_FORMAT']} RENDITION_PREFIX={rendition_prefix}")
+        function, function_log = start_function(work, moto.moto_port, lambda_port, env_extra)
+        _, out = warm_up(invocations.invoke, 900)
+        print(f"    the function answers: {out[:120].decode('utf-8', 'replace')}")
+
+        seeded = versions(s3, BUCKET)
+        before = seeded
+        runs = []
+        for r in range(args.runs):
+            name = f"rerender-{int(time.time())}-{r + 1}"
+            print(f"==> run {r + 1} of {args.runs}: start-execution --name {name} --input '{{}}'")
+            first = len(invocations.calls)
+            d, m, took = execute(sfn, invocations, moto_definition, "image-ingest-rerender", name, {}, args.timeout, 0.5)
+            calls = invocations.calls[first:]
+            after = versions(s3, BUCKET)
+            written = sorted(k for k, (n, _) in after.items() if n > before.get(k, (0, None))[0])
+            keys, failed_batches, error_types = rerender_report(calls)
+            items = m["itemCounts"]["total"] if m else 0
+            share = 100.0 * len(failed_batches) / items if items else 0.0
+            run = {"execution": name, "execution_status": d["status"], "seconds": round(took, 1),
+                   "execution_error": [d.get("error"), d.get("cause")] if d["status"] != "SUCCEEDED" else None,
+                   "map_output": json.loads(d.get("output") or "null"),
+                   "map_run": {"status": m["status"], "items": m["itemCounts"], "batches": m["executionCounts"]} if m else None,
+                   "invocations": sum(1 for p, _, _ in calls if isinstance(p, dict) and p.get("Items")),
+                   "keys": keys, "items_in_failed_batches": failed_batches, "error_answers_by_type": error_types,
+                   "failed_share_percent": round(share, 2), "aws_map_run_would_fail": share > tolerated,
+                   "written": written}
+            runs.append(run)
+            print_rerender_run(run)
+            before = after
+
+        final = versions(s3, BUCKET)
+        renditions = {}
+        for key in sorted(k for k in final if k.startswith(rendition_prefix)):
+            # GetObject, not HeadObject: the proxy answers a HEAD with Content-Length 0.
+            got = s3.get_object(Bucket=BUCKET, Key=key)
+            body = got["Body"].read()
+            renditions[key] = {"content_type": got["ContentType"], "size": len(body),
+                               "riff_webp": body[:4] == b"RIFF" and body[8:12] == b"WEBP",
+                               "source_key": got.get("Metadata", {}).get("source-key")}
+        summary = {
+            "key_prefix": key_prefix, "rendition_prefix": rendition_prefix, "renditions_setting": params["Renditions"],
+            "rendition_format": params["RenditionFormat"], "tolerated_failure_percentage": tolerated,
+            "originals": [k for k, _, _ in originals], "strays": [k for k, _, _ in strays],
+            "originals_unchanged": all(final.get(k) == seeded[k] for k, _, _ in originals + strays),
+            "versions_seeded": {k: list(v) for k, v in seeded.items()},
+            "versions_at_end": {k: list(v) for k, v in final.items()},
+            "renditions": renditions, "runs": runs, "engine_errors": engine_errors(os.path.join(work, "moto.log")),
+        }
+        print(f"==> {len(renditions)} objects under s3://{BUCKET}/{rendition_prefix}; originals unchanged "
+              f"(ETag and versions): {summary['originals_unchanged']}")
+        report = os.path.join(work, "report.json")
+        with open(report, "w") as f:
+            json.dump({"summary": summary, "calls": [{"input": p, "failed": e, "answer": a} for p, e, a in invocations.calls]},
+                      f, indent=1, default=str)
+        print(f"    every invocation with its answer: {report}; logs in {work}/")
+        if args.summary_json:
+            with open(args.summary_json, "w") as f:
+                json.dump(summary, f, indent=2, default=str)
+        ok = all(r["execution_status"] == "SUCCEEDED" and not r["aws_map_run_would_fail"] for r in runs)
+        return 0 if ok else 1
+    finally:
+        if function is not None:
+            stop_process_group(function)
+            function_log.close()
+        moto.stop()
+
+
+def print_rerender_run(run):
+    keys = run["keys"]
+    rendered = sorted(k for k, v in keys.items() if "renditions" in v)
+    refused = collections.Counter(v["refused"] for v in keys.values() if "refused" in v)
+    m = run["map_run"] or {}
+    print(f"    {m.get('items', {}).get('total', 0)} keys listed, {run['invocations']} invocations (retries included); "
+          f"{len(rendered)} originals answered, refused: "
+          + (", ".join(f"{c} {n}" for c, n in sorted(refused.items())) or "none"))
+    for key in sorted(keys):
+        v = keys[key]
+        if "renditions" in v:
+            made = ", ".join(v["renditions"]) or f"none ({v['renditions_skipped'] or 'no planned size is smaller'})"
+            print(f"    {key} -> {made}")
+        else:
+            print(f"    {key} refused: {v['refused']} ({(v.get('message') or '')[:100]})")
+    for key, error in sorted(run["items_in_failed_batches"].items()):
+        print(f"    {key}: its batch failed after its retries ({error})")
+    if run["error_answers_by_type"]:
+        print("    invocations that failed (then retried or not): "
+              + ", ".join(f"{k} {n}" for k, n in sorted(run["error_answers_by_type"].items())))
+    print(f"    object versions written by this run: {len(run['written'])}"
+          + (" (" + ", ".join(run["written"][:6]) + (", ..." if len(run["written"]) > 6 else "") + ")" if run["written"] else ""))
+    verdict = "would FAIL" if run["aws_map_run_would_fail"] else "would succeed"
+    print(f"    {run['failed_share_percent']}% of keys failed with their batch: on AWS the map run {verdict}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", default="", help="JSON Lines (.jsonl) or CSV (.csv); generated when missing")
-    ap.add_argument("--images", type=int, default=1000, help="PNG URLs in a generated manifest")
+    ap.add_argument("--state-machine", default=transform.STATE_MACHINE, choices=transform.STATE_MACHINES,
+                    help="the template's state machine to run (RerenderStateMachine needs no manifest)")
+    ap.add_argument("--images", type=int, default=None,
+                    help="PNG URLs in a generated manifest (1,000); originals written for a re-render (4)")
+    ap.add_argument("--runs", type=int, default=1, help="re-render: executions one after the other")
     ap.add_argument("--param", action="append", default=[], help="a template parameter, Name=Value")
     ap.add_argument("--work", default=os.path.join(ROOT, ".backfill"))
     ap.add_argument("--timeout", type=float, default=900)
@@ -308,6 +560,10 @@ def main(argv=None):
     template = transform.load_template(os.path.join(ROOT, "template.yaml"))
     overrides = dict(p.split("=", 1) for p in args.param)
     params = transform.parameter_values(template, overrides)
+    if args.state_machine == transform.RERENDER:
+        return rerender(args, template, params, work)
+    if args.images is None:
+        args.images = 1000
     definition = transform.resolve(template, params, {"ImageBucket": BUCKET, "ImageIngestFunction.Arn": FUNCTION_ARN})
     moto_definition, changes = transform.for_moto(definition)
     print("==> the template's BackfillStateMachine, less what moto lacks (scripts/backfill/transform.py):")
@@ -354,40 +610,16 @@ def main(argv=None):
         if not is_csv:  # moto reads JSON arrays, not JSON Lines: a converted copy beside it
             start_key = key + ".json"
             s3.put_object(Bucket=BUCKET, Key=start_key, Body=transform.jsonl_to_json(text).encode())
-        arn = sfn.create_state_machine(name="image-ingest-backfill", definition=json.dumps(moto_definition),
-                                       roleArn=ROLE)["stateMachineArn"]
         name = f"backfill-{int(time.time())}"
         print(f"==> s3://{BUCKET}/{key}: {items_total} items; start-execution --name {name} "
               f"--input '{{\"manifest\":\"{start_key}\"}}'")
-        ex = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps({"manifest": start_key}))
-        t0 = time.time()
-        last = [None]
-
-        def tick(d):
-            try:
-                runs = sfn.list_map_runs(executionArn=ex["executionArn"]).get("mapRuns", [])
-                if not runs:
-                    return
-                m = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
-            except botocore.exceptions.ClientError:
-                return  # moto 5.2.5 answers 500 to ListMapRuns until the execution's worker is set up
-            i, e = m["itemCounts"], m["executionCounts"]
-            line = (f"    {time.time() - t0:5.0f}s map run {m['status']}: batches succeeded {e['succeeded']}, "
-                    f"failed {e['failed']}, running {e['running']} of {e['total']}; invocations {invocations.count}")
-            if line != last[0]:
-                print(line, flush=True)
-                last[0] = line
-
-        d = engine.wait_execution(sfn, ex["executionArn"], args.timeout, tick, 2.0)
-        print(f"==> execution {d['status']} in {time.time() - t0:.0f}s")
+        d, m, _ = execute(sfn, invocations, moto_definition, "image-ingest-backfill", name, {"manifest": start_key}, args.timeout)
         output = json.loads(d.get("output") or "null")
         tolerated = float(params["BackfillToleratedFailurePercentage"])
         summary = summarize(items_total, invocations, output, tolerated)
         summary["execution_status"] = d["status"]
         if d["status"] != "SUCCEEDED":
             summary["execution_error"] = [d.get("error"), d.get("cause")]
-            print(f"    {d.get('error')}: {d.get('cause')}")
-        m = sfn.describe_map_run(mapRunArn=sfn.list_map_runs(executionArn=ex["executionArn"])["mapRuns"][0]["mapRunArn"])
         summary["map_run"] = {"status": m["status"], "items": m["itemCounts"], "batches": m["executionCounts"]}
         listed = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="images/")
         summary["objects_in_bucket"] = sum(len(p.get("Contents", [])) for p in listed)

@@ -193,5 +193,156 @@ class ForMoto(unittest.TestCase):
                          [{"url": "a"}, {"url": "b", "posted_at": "2026-01-01T00:00:00Z"}])
 
 
+def policy_by_action(template, params, state_machine):
+    """Each action of the state machine's role, with its resources and conditions."""
+    props = template["Resources"][state_machine]["Properties"]
+    statements = transform.Resolver(template, params, NAMES).resolve(props["Policies"])[0]["Statement"]
+    by_action = {}
+    for s in statements:
+        for a in [s["Action"]] if isinstance(s["Action"], str) else s["Action"]:
+            entry = by_action.setdefault(a, {"resources": [], "conditions": []})
+            entry["resources"].extend([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+            entry["conditions"].append(s.get("Condition"))
+    return by_action
+
+
+class Rerender(unittest.TestCase):
+    """RerenderStateMachine: a Distributed Map over ListObjectsV2 of KeyPrefix, otherwise the backfill's."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = transform.load_template(TEMPLATE)
+        cls.params = transform.parameter_values(cls.template)
+        cls.raw = transform.definition_of(cls.template, transform.RERENDER)
+        cls.definition = transform.resolve(cls.template, cls.params, NAMES, transform.RERENDER)
+        cls.backfill = transform.resolve(cls.template, cls.params, NAMES)["States"]["BackfillJsonLines"]
+        cls.map = cls.definition["States"]["Rerender"]
+
+    def test_shape(self):
+        self.assertEqual(self.definition["StartAt"], "Settings")
+        self.assertEqual(self.definition["States"]["Settings"]["Next"], "Rerender")
+        self.assertEqual([n for n, _ in transform.map_states(self.definition["States"])], ["Rerender"])
+        self.assertTrue(self.map["End"])
+        props = self.template["Resources"][transform.RERENDER]["Properties"]
+        self.assertEqual(props["Name"], {"Fn::Sub": "${AWS::StackName}-rerender"})
+        self.assertEqual(props["Type"], "STANDARD")
+
+    def test_lists_key_prefix_of_the_stack_s_bucket(self):
+        reader = self.map["ItemReader"]
+        self.assertEqual(reader["Resource"], "arn:aws:states:::s3:listObjectsV2")
+        self.assertEqual(reader["Parameters"], {"Bucket": "the-bucket", "Prefix": self.params["KeyPrefix"]})
+        self.assertNotIn("ReaderConfig", reader)  # one item per object, as ListObjectsV2 lists it
+        self.assertEqual(self.raw["States"]["Rerender"]["ItemReader"]["Parameters"]["Prefix"], {"Ref": "KeyPrefix"})
+        d = transform.resolve(self.template, transform.parameter_values(self.template, {"KeyPrefix": "archive/"}), NAMES, transform.RERENDER)
+        self.assertEqual(d["States"]["Rerender"]["ItemReader"]["Parameters"]["Prefix"], "archive/")
+
+    def test_settings_carry_the_template_parameters(self):
+        fields = self.raw["States"]["Settings"]["Parameters"]
+        self.assertEqual(set(fields), {"settings"}, "no manifest: the execution input is {}")
+        expected = {key: param for key, (param, _) in SETTINGS.items()}
+        expected["max_items_per_batch"] = "RerenderMaxItemsPerBatch"
+        self.assertEqual(set(fields["settings"]), {k + ".$" for k in SETTINGS})
+        for key, param in expected.items():
+            self.assertEqual(fields["settings"][key + ".$"], {"Fn::Sub": f"States.StringToJson('${{{param}}}')"})
+            self.assertEqual(self.template["Parameters"][param]["Type"], "Number")
+        for key, (_, path) in SETTINGS.items():
+            self.assertEqual(dig(self.map, path), f"$.settings.{key}", path)
+
+    def test_batching_concurrency_and_tolerance_are_the_backfill_s(self):
+        for field in ["ItemBatcher", "MaxConcurrencyPath", "ToleratedFailurePercentagePath"]:
+            self.assertEqual(self.map[field], self.backfill[field], field)
+        self.assertEqual(self.map["ItemBatcher"]["BatchInput"], {"run_started_at.$": "$$.Execution.StartTime"})
+        self.assertEqual(self.map["ItemProcessor"]["ProcessorConfig"], {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"})
+
+    def test_same_task_and_retry_as_the_backfill(self):
+        task = self.map["ItemProcessor"]["States"]["Render"]
+        ingest = self.backfill["ItemProcessor"]["States"]["Ingest"]
+        self.assertEqual(task, ingest)  # Resource, Parameters, OutputPath, Retry, End; no Catch
+        self.assertEqual(task["Retry"], ingest["Retry"])
+        self.assertNotIn("Catch", task)
+        self.assertEqual({e for r in task["Retry"] for e in r["ErrorEquals"]}, LAMBDA_ERRORS | {"ImageIngest.Transient"})
+
+    def test_report_goes_beside_the_backfill_s(self):
+        self.assertEqual(self.map["ResultWriter"], {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": "the-bucket", "Prefix": self.params["BackfillResultsPrefix"] + "/rerender"},
+        })
+
+    def test_batches_are_capped_at_the_function_s_item_limit(self):
+        with open(os.path.join(HERE, "..", "..", "src", "request.rs")) as f:
+            source = f.read()
+        limit = int(re.search(r"pub const MAX_ITEMS: usize = (\d+);", source).group(1))
+        param = self.template["Parameters"]["RerenderMaxItemsPerBatch"]
+        self.assertEqual(param["MaxValue"], limit)
+        self.assertLessEqual(param["Default"], limit)
+        self.assertIn("RerenderMaxItemsPerBatch", source, "the function's refusal names the parameter")
+
+    def test_role_lists_key_prefix_writes_reports_and_reads_nothing(self):
+        by_action = policy_by_action(self.template, self.params, transform.RERENDER)
+        results = f"arn:aws:s3:::the-bucket/{self.params['BackfillResultsPrefix']}/rerender/*"
+        self.assertEqual(by_action["s3:ListBucket"], {"resources": ["arn:aws:s3:::the-bucket"],
+                                                      "conditions": [{"StringEquals": {"s3:prefix": self.params["KeyPrefix"]}}]})
+        self.assertEqual(by_action["s3:PutObject"]["resources"], [results])
+        self.assertEqual(by_action["s3:GetObject"]["resources"], [results], "the function reads the originals, not the role")
+        self.assertEqual(by_action["lambda:InvokeFunction"]["resources"][0], NAMES["ImageIngestFunction.Arn"])
+        self.assertEqual(by_action["states:StartExecution"]["resources"],
+                         ["arn:aws:states:us-east-1:123456789012:stateMachine:image-ingest-rerender"])
+        for action in ["states:DescribeExecution", "states:StopExecution", "states:RedriveExecution"]:
+            self.assertEqual(by_action[action]["resources"], ["arn:aws:states:us-east-1:123456789012:execution:image-ingest-rerender/*"])
+        self.assertTrue(all("*" not in a for a in by_action))
+        self.assertNotIn("s3:DeleteObject", by_action)
+
+    def test_an_empty_key_prefix_lists_the_bucket_without_a_condition(self):
+        params = transform.parameter_values(self.template, {"KeyPrefix": ""})
+        by_action = policy_by_action(self.template, params, transform.RERENDER)
+        self.assertEqual(by_action["s3:ListBucket"], {"resources": ["arn:aws:s3:::the-bucket"], "conditions": [None]})
+
+    def test_role_matches_the_backfill_s_but_for_its_name_and_reader(self):
+        rerender = policy_by_action(self.template, self.params, transform.RERENDER)
+        backfill = policy_by_action(self.template, self.params, transform.STATE_MACHINE)
+        self.assertEqual(set(rerender) - set(backfill), {"s3:ListBucket"})
+        self.assertEqual(set(backfill) - set(rerender), set())
+        self.assertEqual(rerender["lambda:InvokeFunction"], backfill["lambda:InvokeFunction"])
+
+    def test_function_environment(self):
+        env = self.template["Resources"]["ImageIngestFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["RENDITIONS"], {"Ref": "Renditions"})
+        self.assertEqual(env["RENDITION_FORMAT"], {"Ref": "RenditionFormat"})
+        self.assertEqual(env["RENDITION_PREFIX"], {"Ref": "RenditionPrefix"})
+        p = self.template["Parameters"]
+        self.assertEqual(p["Renditions"]["Default"], "320")
+        self.assertEqual(p["RenditionFormat"], dict(p["RenditionFormat"], Default="webp", AllowedValues=["webp", "jpeg"]))
+        self.assertEqual(p["RenditionPrefix"]["Default"], "renditions/")
+        self.assertEqual(p["RenditionPrefix"]["AllowedPattern"], p["UploadPrefix"]["AllowedPattern"])
+        pattern = re.compile(p["Renditions"]["AllowedPattern"])
+        for ok in ["", "320", "320,1280", "320, 1280"]:
+            self.assertTrue(pattern.match(ok), ok)
+        for bad in ["320,", "big", "-1", "320;640"]:
+            self.assertFalse(pattern.match(bad), bad)
+
+    def test_rule_keeps_renditions_apart_from_key_and_upload_prefixes(self):
+        rule = self.template["Rules"]["RenditionPrefixIsNotKeyPrefixNorUploadPrefix"]
+        asserts = [a["Assert"] for a in rule["Assertions"]]
+        self.assertEqual(asserts, [{"Fn::Not": [{"Fn::Equals": [{"Ref": "RenditionPrefix"}, {"Ref": other}]}]}
+                                   for other in ["KeyPrefix", "UploadPrefix"]])
+        self.assertNotIn("RuleCondition", rule)
+
+    def test_output(self):
+        self.assertEqual(self.template["Outputs"]["RerenderStateMachineArn"]["Value"], {"Ref": transform.RERENDER})
+
+    def test_for_moto(self):
+        moto, changes = transform.for_moto(self.definition)
+        state = moto["States"]["Rerender"]
+        self.assertEqual(state["ItemReader"], self.map["ItemReader"], "moto runs the listObjectsV2 reader as it is")
+        self.assertNotIn("ItemBatcher", state)
+        self.assertNotIn("ResultWriter", state)
+        self.assertEqual(state["ItemSelector"], {"Items.$": "States.Array($$.Map.Item.Value)",
+                                                 "BatchInput": {"run_started_at.$": "$$.Execution.StartTime"}})
+        self.assertEqual(state["ResultSelector"], {"batches.$": "States.ArrayLength($)"})
+        self.assertEqual(len(changes), 2, changes)
+        self.assertEqual(transform.item_readers(moto), {"Rerender": "arn:aws:states:::s3:listObjectsV2"})
+        self.assertEqual(transform.item_readers(self.definition), transform.item_readers(moto))
+
+
 if __name__ == "__main__":
     unittest.main()

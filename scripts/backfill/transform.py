@@ -1,8 +1,8 @@
-"""The backfill state machine of template.yaml, as moto's engine can run it.
+"""The state machines of template.yaml (BackfillStateMachine, RerenderStateMachine), as moto's engine can run them.
 
 Two steps, each a pure function tested by scripts/backfill/test_transform.py:
 
-1. `resolve(template, parameters, names)`: the `Definition` of BackfillStateMachine with its
+1. `resolve(template, parameters, names, state_machine)`: the `Definition` of the state machine with its
    CloudFormation intrinsics (!Ref, !Sub, !GetAtt, !If over the template's Conditions) resolved,
    as CloudFormation would, with the template's parameter defaults unless overridden.
 
@@ -18,7 +18,8 @@ Two steps, each a pure function tested by scripts/backfill/test_transform.py:
      it): replaced by `ResultSelector: {"batches.$": "States.ArrayLength($)"}`, which keeps the
      map's output small as a ResultWriter does (every batch's answer would exceed the 256 KiB
      state-output limit); the runner writes the report from the answers it saw.
-   Everything else (Choice, Pass with States.StringToJson, ItemReader, MaxConcurrencyPath,
+   Everything else (Choice, Pass with States.StringToJson, ItemReader, the s3:listObjectsV2
+   ItemReader among them (moto lists one page, at most 1,000 keys), MaxConcurrencyPath,
    ToleratedFailurePercentagePath, Retry with MaxDelaySeconds and JitterStrategy, the Lambda task)
    is left as the template has it. The changes are returned as a list, which the runner prints.
 """
@@ -30,6 +31,8 @@ import re
 import yaml
 
 STATE_MACHINE = "BackfillStateMachine"
+RERENDER = "RerenderStateMachine"
+STATE_MACHINES = (STATE_MACHINE, RERENDER)
 BATCH_WRAPPER_ITEMS = "States.Array($$.Map.Item.Value)"
 
 
@@ -68,6 +71,9 @@ def parameter_values(template, overrides=None):
     return values
 
 
+NO_VALUE = object()  # !Ref AWS::NoValue: the key or list entry holding it is dropped
+
+
 class Resolver:
     """Resolves intrinsics. `names` gives Ref values of resources and `Resource.Attr` values."""
 
@@ -75,7 +81,7 @@ class Resolver:
         self.template = template
         self.values = dict(parameters)
         self.values.update({"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
-                            "AWS::Partition": "aws", "AWS::StackName": "image-ingest"})
+                            "AWS::Partition": "aws", "AWS::StackName": "image-ingest", "AWS::NoValue": NO_VALUE})
         self.values.update(names)
         self.conditions = {}
 
@@ -91,7 +97,7 @@ class Resolver:
 
     def resolve(self, node):
         if isinstance(node, list):
-            return [self.resolve(n) for n in node]
+            return [v for v in (self.resolve(n) for n in node) if v is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
@@ -122,15 +128,21 @@ class Resolver:
                 return self.condition(arg)
             if key.startswith("Fn::"):
                 raise NotImplementedError(f"{key} in the state machine definition")
-        return {k: self.resolve(v) for k, v in node.items()}
+        resolved = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
 
-def definition_of(template):
-    return template["Resources"][STATE_MACHINE]["Properties"]["Definition"]
+def definition_of(template, state_machine=STATE_MACHINE):
+    return template["Resources"][state_machine]["Properties"]["Definition"]
 
 
-def resolve(template, parameters, names):
-    return Resolver(template, parameters, names).resolve(copy.deepcopy(definition_of(template)))
+def resolve(template, parameters, names, state_machine=STATE_MACHINE):
+    return Resolver(template, parameters, names).resolve(copy.deepcopy(definition_of(template, state_machine)))
+
+
+def item_readers(definition):
+    """The `Resource` of each Map state's ItemReader, by state name."""
+    return {name: state["ItemReader"]["Resource"] for name, state in map_states(definition["States"]) if "ItemReader" in state}
 
 
 def map_states(states):

@@ -1,8 +1,27 @@
-//! The GPS IFD removed from an EXIF (TIFF-structured) block in place, its length unchanged.
+//! The GPS IFD removed from an EXIF (TIFF-structured) block in place, its length unchanged, and
+//! the Orientation tag read for renditions.
 
 use std::ops::Range;
 
 const GPS_INFO: u16 = 0x8825;
+const ORIENTATION: u16 = 0x0112;
+
+/// The Orientation (1–8) in IFD0 of `tiff`, an EXIF block from its TIFF header on; `None` when the
+/// tag is absent, not a SHORT, out of range or the block cannot be read (browsers then show the
+/// pixels as stored).
+pub(crate) fn orientation(tiff: &[u8]) -> Option<u16> {
+    let le = match tiff.get(..4)? {
+        b"II*\0" => true,
+        b"MM\0*" => false,
+        _ => return None,
+    };
+    let r = Reader { le };
+    let ifd0 = r.u32(tiff, 4)? as usize;
+    let count = usize::from(r.u16(tiff, ifd0)?);
+    let entry = (0..count).map(|i| ifd0 + 2 + 12 * i).find(|&e| r.u16(tiff, e) == Some(ORIENTATION))?;
+    let value = (r.u16(tiff, entry + 2)? == 3).then(|| r.u16(tiff, entry + 8))??;
+    (1..=8).contains(&value).then_some(value)
+}
 
 /// Removes every GPSInfo entry from IFD0 and zeroes the GPS IFD and its out-of-line values.
 ///

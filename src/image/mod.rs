@@ -19,6 +19,7 @@ mod facts;
 mod location;
 
 pub use complete::Completeness;
+pub(crate) use exif::orientation as exif_orientation;
 pub use facts::{Facts, check_pixels, read_facts};
 pub use location::{Stripped, strip_location};
 

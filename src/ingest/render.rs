@@ -186,7 +186,11 @@ pub(super) fn dhash_metadata(dhash: u64) -> BTreeMap<String, String> {
 impl Ingestor {
     /// Writes the renditions of a stored original and lists them in its entry. Each is a
     /// conditional write: a redelivery finds them `existing` and writes nothing.
-    pub(super) async fn add_renditions(&self, mut stored: StoredObject, outcome: Option<Outcome>) -> Result<StoredObject> {
+    pub(super) async fn add_renditions(
+        &self,
+        mut stored: StoredObject,
+        outcome: Option<Outcome>,
+    ) -> Result<StoredObject> {
         let (Some(rules), Some(outcome)) = (&self.rules.renditions, outcome) else { return Ok(stored) };
         let made = match outcome {
             Outcome::Rendered(rendered) => rendered.renditions,
@@ -226,7 +230,10 @@ impl Ingestor {
             place.key = format!("{dir}/{}", key::collision_name(name, &original.sha256));
             written = self.put(&place, Body::Whole(blob)).await?;
             if written.outcome == WriteOutcome::Occupied {
-                return Err(IngestError::storage(format!("{} and the name before it both hold other renditions", place.key)));
+                return Err(IngestError::storage(format!(
+                    "{} and the name before it both hold other renditions",
+                    place.key
+                )));
             }
         }
         Ok(RenditionEntry { key: place.key, width: rendition.width, height: rendition.height, size: written.size })

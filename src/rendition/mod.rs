@@ -5,9 +5,21 @@
 //! and returns encoded renditions plus the original's difference hash. It does no I/O of its own
 //! and runs on a blocking thread; the ingest core decides what to store.
 
-use std::io::Read;
+mod dhash;
+mod encode;
+mod finish;
+mod gif;
+mod jpeg;
+mod png;
+mod shrink;
+mod small;
+mod webp;
+
+use std::io::{self, Read};
+use std::panic::{self, AssertUnwindSafe};
 
 use crate::image::Format;
+use shrink::Frame;
 
 /// `RENDITION_FORMAT`: how renditions are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +115,146 @@ pub enum RenderError {
 }
 
 /// Renders the image of `format` read from `source` as `plan` asks.
+///
+/// `source` is read once, front to back, and only as far as the image goes. A panic in a codec
+/// (mozjpeg reports corrupt data by unwinding) is caught here and becomes
+/// [`RenderError::Undecodable`].
 pub fn render(format: Format, source: &mut dyn Read, plan: &Plan) -> Result<Outcome, RenderError> {
-    let _ = (format, source, plan);
-    unimplemented!("the pixel pipeline")
+    if let Some(reason) = not_decoded(format) {
+        return Ok(Outcome::Skipped(reason.to_owned()));
+    }
+    let undecodable = |reason: String| RenderError::Undecodable { format: format.name(), reason };
+    let decoded = panic::catch_unwind(AssertUnwindSafe(|| decode(format, source, plan)))
+        .map_err(|payload| undecodable(panic_message(payload.as_ref())))?;
+    let decoded = match decoded {
+        Ok(decoded) => decoded,
+        Err(Failure::Corrupt(reason)) => return Err(undecodable(reason)),
+        Err(Failure::Read(e)) => return Err(RenderError::Read(e)),
+        Err(Failure::OverCap(reason)) => return Ok(Outcome::Skipped(reason)),
+    };
+    panic::catch_unwind(AssertUnwindSafe(|| renditions(decoded, plan)))
+        .map_err(|payload| undecodable(panic_message(payload.as_ref())))
+        .map(Outcome::Rendered)
 }
+
+/// The reason an image type gets no renditions, for the types this function does not decode.
+fn not_decoded(format: Format) -> Option<&'static str> {
+    match format {
+        Format::Avif => Some("AVIF images are stored without renditions: AVIF is not decoded"),
+        Format::Heif => {
+            Some("HEIF/HEIC images are stored without renditions: their decoder is a patent-encumbered C++ library")
+        }
+        Format::Tiff => Some("TIFF images are stored without renditions: TIFF is not decoded"),
+        Format::Jxl => Some("JPEG XL images are stored without renditions: JPEG XL is not decoded"),
+        Format::Png | Format::Jpeg | Format::Gif | Format::WebP | Format::Bmp | Format::Ico => None,
+    }
+}
+
+fn decode(format: Format, source: &mut dyn Read, plan: &Plan) -> Result<Decoded, Failure> {
+    let edge = |longest: u32| work_edge(longest, &plan.sizes);
+    match format {
+        Format::Jpeg => jpeg::decode(source, &edge),
+        Format::Png => png::decode(source, &edge),
+        Format::Gif => gif::decode(source, &edge),
+        Format::WebP => webp::decode(source, &edge),
+        Format::Bmp | Format::Ico => small::decode(format, source, &edge),
+        Format::Avif | Format::Heif | Format::Tiff | Format::Jxl => {
+            unreachable!("not_decoded answers for {}", format.name())
+        }
+    }
+}
+
+/// Makes every planned rendition from the decoded frame.
+fn renditions(decoded: Decoded, plan: &Plan) -> Rendered {
+    let (frames, dhash) = frames(decoded, &plan.sizes);
+    let renditions = frames
+        .into_iter()
+        .map(|(size, frame)| Rendition {
+            size,
+            width: frame.width,
+            height: frame.height,
+            bytes: encode::encode(&frame, plan.format),
+        })
+        .collect();
+    Rendered { renditions, dhash }
+}
+
+/// The upright sRGB pixels of every size the image is larger than (ascending), and the dhash.
+/// The largest is made from the decoded frame, each smaller one from the next larger; the hash
+/// comes from the largest (or, with none planned, from a frame made for the hash alone).
+fn frames(decoded: Decoded, sizes: &[u32]) -> (Vec<(u32, Frame)>, u64) {
+    let (width, height) = decoded.size;
+    let longest = width.max(height);
+    let (w, h) = fit(width, height, work_edge(longest, sizes));
+    let base = shrink::resize(decoded.frame, decoded.extent, w, h);
+    let base = finish::upright_srgb(base, decoded.orientation, decoded.icc.as_deref());
+    let dhash = dhash::dhash(&base);
+    // Sizes come from the upright original, so a chain of roundings never drifts.
+    let (width, height) = if decoded.orientation >= 5 { (height, width) } else { (width, height) };
+    let mut wanted = sizes.iter().rev().copied().filter(|&size| size < longest);
+    // The base was made at the largest size the image exceeds: it is that rendition.
+    let Some(largest) = wanted.next() else { return (Vec::new(), dhash) };
+    let mut frames = vec![(largest, base)];
+    for size in wanted {
+        let (w, h) = fit(width, height, size);
+        let previous = &frames.last().expect("the base is there").1;
+        let extent = (f64::from(previous.width), f64::from(previous.height));
+        let frame = shrink::lanczos(previous, extent, w, h);
+        frames.push((size, frame));
+    }
+    frames.reverse();
+    (frames, dhash)
+}
+
+/// The longer edge the decoders must deliver at least: the largest planned size the image is
+/// larger than, or (with none) the image itself, held to [`DHASH_EDGE`] for the hash.
+fn work_edge(longest: u32, sizes: &[u32]) -> u32 {
+    sizes.iter().copied().filter(|&s| s < longest).max().unwrap_or(longest.min(DHASH_EDGE))
+}
+
+/// The longer edge of the frame the hash is made from when no rendition is: large enough that
+/// the 9×8 Lanczos sees what it would see on the original.
+const DHASH_EDGE: u32 = 512;
+
+/// `width × height` scaled so its longer edge is `size`: aspect kept, the other edge rounded,
+/// at least 1 px.
+fn fit(width: u32, height: u32, size: u32) -> (u32, u32) {
+    let other = |short: u32, long: u32| {
+        ((u64::from(short) * u64::from(size) * 2 + u64::from(long)) / (2 * u64::from(long))).max(1) as u32
+    };
+    if width >= height { (size, other(height, width)) } else { (other(width, height), size) }
+}
+
+/// What a decoder hands on: pixels at a reduced scale, and what is needed to finish them.
+struct Decoded {
+    /// The original's size, as stored (before orientation).
+    size: (u32, u32),
+    /// The pixels, at least as large as the work edge asks (or the whole image when smaller).
+    frame: Frame,
+    /// How much of `frame` the original covers, in frame pixels: a scaled decode's last column
+    /// and row stand for a fraction of a pixel.
+    extent: (f64, f64),
+    /// EXIF Orientation, 1 to 8.
+    orientation: u16,
+    /// The embedded ICC profile.
+    icc: Option<Vec<u8>>,
+}
+
+/// Why a decoder stopped.
+#[derive(Debug)]
+enum Failure {
+    Corrupt(String),
+    Read(io::Error),
+    OverCap(String),
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "the decoder failed".to_owned())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
 //! What image-ingest's tests, its bench and its fuzzing build on, in one place: PNGs made chunk
-//! by chunk, test images of every type with their fixtures, a Lambda Runtime API, local HTTP
+//! by chunk, JPEGs of any size, test images of every type with their fixtures, a Lambda Runtime API, local HTTP
 //! origins, and function processes run as Lambda runs them. Everything listens on 127.0.0.1.
 //!
 //! This crate does not depend on image-ingest (it is one of its dev-dependencies).
@@ -7,6 +7,7 @@
 pub mod function;
 #[cfg(feature = "images")]
 pub mod images;
+pub mod jpeg;
 pub mod origin;
 pub mod png;
 pub mod runtime_api;
