@@ -130,6 +130,8 @@ bench-smoke:
 	BENCH_PROFILE=debug BENCH_UPLOAD_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/upload-verify
 	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_BACKFILL_URLS=300 BENCH_BACKFILL_CAPPED_URLS=100 \
 		BENCH_BACKFILL_CONCURRENCY=10 BENCH_ROUNDS=2 $(TARGET_DIR)/debug/backfill
+	env $$(bench/setup-renditions.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_RENDITION_PASSES=1 \
+		BENCH_RENDITION_PHOTOS=1 $(TARGET_DIR)/debug/renditions
 
 bench-url:
 	cargo build --release -p image-ingest -p bench
