@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill test-deploy template-lint demo watch invoke deploy backfill rerender probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-facts clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill test-deploy template-lint demo watch invoke deploy backfill rerender probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-renditions bench-facts clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -130,6 +130,8 @@ bench-smoke:
 	BENCH_PROFILE=debug BENCH_UPLOAD_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/upload-verify
 	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_BACKFILL_URLS=300 BENCH_BACKFILL_CAPPED_URLS=100 \
 		BENCH_BACKFILL_CONCURRENCY=10 BENCH_ROUNDS=2 $(TARGET_DIR)/debug/backfill
+	env $$(bench/setup-renditions.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_RENDITION_PASSES=1 \
+		BENCH_RENDITION_PHOTOS=1 $(TARGET_DIR)/debug/renditions
 
 bench-url:
 	cargo build --release -p image-ingest -p bench
@@ -141,6 +143,14 @@ bench-url:
 bench-backfill:
 	cargo build --release -p image-ingest -p bench
 	env $$(bench/setup.sh) BENCH_OUT=bench $(TARGET_DIR)/release/backfill
+
+# sharp's benchmark task (a 2725x2225 JPEG photo to 720x588, Lanczos, JPEG quality 80), then WebP
+# at 720 and at 320 px, by the function's rendition code, sharp (npm) and Pillow (PyPI), each
+# confined by a cgroup to one vCPU, Lambda's share at 1,769 MB (needs root): images/s and peak RSS
+# (docs/renditions-bench.md).
+bench-renditions:
+	cargo build --release -p bench
+	env $$(bench/setup-renditions.sh) BENCH_OUT=bench $(TARGET_DIR)/release/renditions
 
 # A 1 GiB staged object verified and promoted, against a bare GetObject that only reads it.
 bench-upload:
