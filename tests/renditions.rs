@@ -146,6 +146,8 @@ async fn a_redelivery_finds_everything_existing_and_writes_nothing() {
     let first = invoke(&app, item("wide.jpg", &jpeg)).await.unwrap();
     let puts = server.puts.lock().unwrap().len();
     assert_eq!(puts, 3, "the original and two renditions: {first}");
+    // Each carries a SHA-256 checksum that the server verifies.
+    assert!(server.puts.lock().unwrap().iter().all(|h| h.contains_key("x-amz-checksum-sha256")));
     let again = invoke(&app, item("wide.jpg", &jpeg)).await.unwrap();
     assert_eq!(again["stored"][0]["status"], "existing", "{again}");
     assert_eq!(again["stored"][0]["renditions"], first["stored"][0]["renditions"]);
