@@ -248,14 +248,17 @@ impl Read for ThenFail<'_> {
     }
 }
 
+/// One image of each format decoded from a stream, for the tests of how far the source is read.
+const STREAMED: [(Format, &str); 4] = [
+    (Format::Jpeg, "coffee.jpg"),
+    (Format::Png, "gradient.png"),
+    (Format::Gif, "anim.gif"),
+    (Format::WebP, "coffee.webp"),
+];
+
 #[test]
 fn the_source_is_read_only_as_far_as_the_image_goes() {
-    for (format, name) in [
-        (Format::Jpeg, "coffee.jpg"),
-        (Format::Png, "gradient.png"),
-        (Format::Gif, "anim.gif"),
-        (Format::WebP, "coffee.webp"),
-    ] {
+    for (format, name) in STREAMED {
         let bytes = fixture(name);
         let outcome = render(format, &mut ThenFail(&bytes), &plan(&[64], RenditionFormat::Jpeg));
         assert!(matches!(outcome, Ok(Outcome::Rendered(_))), "{name}: {outcome:?}");
@@ -264,12 +267,7 @@ fn the_source_is_read_only_as_far_as_the_image_goes() {
 
 #[test]
 fn a_failing_source_is_a_read_error() {
-    for (format, name) in [
-        (Format::Jpeg, "coffee.jpg"),
-        (Format::Png, "gradient.png"),
-        (Format::Gif, "anim.gif"),
-        (Format::WebP, "coffee.webp"),
-    ] {
+    for (format, name) in STREAMED {
         let bytes = fixture(name);
         let outcome = render(format, &mut ThenFail(&bytes[..bytes.len() / 2]), &plan(&[64], RenditionFormat::Jpeg));
         assert!(matches!(outcome, Err(RenderError::Read(_))), "{name}: {outcome:?}");

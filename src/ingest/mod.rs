@@ -275,15 +275,31 @@ impl Ingestor {
         let deadline = batch.deadline;
         deadline.run(self.check_bucket()).await.unwrap_or_else(|| Err(not_attempted()))?;
         let now = Utc::now();
-        let (event_time, source) = (batch.event_time, batch.source);
-        let results: Vec<Result<StoredObject>> = futures::stream::iter(batch.items.into_iter().enumerate())
-            .map(|(index, item)| async move {
+        let event_time = batch.event_time;
+        let work = |item| self.store_item(item, event_time, now);
+        Ok(self.each(batch.items, width, deadline, batch.source, work).await)
+    }
+
+    /// Runs `work` on every valid input, `width` at once, each until the deadline (unfinished
+    /// ones are `not_attempted`), logging every outcome; results in order.
+    async fn each<I, F, Fut>(
+        &self,
+        inputs: Vec<Result<I>>,
+        width: usize,
+        deadline: Deadline,
+        source: Source,
+        work: F,
+    ) -> Vec<Result<StoredObject>>
+    where
+        F: Fn(I) -> Fut,
+        Fut: std::future::Future<Output = Result<StoredObject>>,
+    {
+        let work = &work;
+        let results = futures::stream::iter(inputs.into_iter().enumerate())
+            .map(|(index, input)| async move {
                 let started = Instant::now();
-                let result = match item {
-                    Ok(item) => deadline
-                        .run(self.store_item(item, event_time, now))
-                        .await
-                        .unwrap_or_else(|| Err(not_attempted())),
+                let result = match input {
+                    Ok(input) => deadline.run(work(input)).await.unwrap_or_else(|| Err(not_attempted())),
                     Err(err) => Err(err),
                 };
                 log_outcome(index, source, &result, started);
@@ -293,7 +309,7 @@ impl Ingestor {
             .collect()
             .await;
         self.settle_if_cut(deadline).await;
-        Ok(results)
+        results
     }
 
     /// Items cut off at the deadline dropped their writes: let those clean up before the answer.

@@ -1,11 +1,7 @@
 //! Rendering what is already archived: a Distributed Map batch of S3 listing entries makes the
 //! missing renditions of those originals, read back from the bucket, and changes nothing else.
 
-use std::time::Instant;
-
-use futures::StreamExt;
-
-use super::{Ingestor, Source, Status, StoredObject, log_outcome, not_attempted, outcome};
+use super::{Ingestor, Source, Status, StoredObject, not_attempted, outcome};
 use crate::body::{digest, read_head};
 use crate::content::sniff;
 use crate::deadline::Deadline;
@@ -24,21 +20,8 @@ impl Ingestor {
             ));
         }
         deadline.run(self.check_bucket()).await.unwrap_or_else(|| Err(not_attempted()))?;
-        let results = futures::stream::iter(keys.into_iter().enumerate())
-            .map(|(index, key)| async move {
-                let started = Instant::now();
-                let result = match key {
-                    Ok(key) => deadline.run(self.rerender_one(key)).await.unwrap_or_else(|| Err(not_attempted())),
-                    Err(err) => Err(err),
-                };
-                log_outcome(index, Source::Rerender, &result, started);
-                result
-            })
-            .buffered(self.rules.concurrency)
-            .collect()
-            .await;
-        self.settle_if_cut(deadline).await;
-        Ok(results)
+        let work = |key| self.rerender_one(key);
+        Ok(self.each(keys, self.rules.concurrency, deadline, Source::Rerender, work).await)
     }
 
     async fn rerender_one(&self, key: String) -> Result<StoredObject> {
