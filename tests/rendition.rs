@@ -1,9 +1,9 @@
 //! The rendition contract through the public API: sizes, encodings decoded again, corrupt data,
-//! streams read once and not to their end, the memory caps and the memory a 100-MP image costs.
+//! streams read once and not to their end, and the memory caps. The memory a 100-MP image costs
+//! is measured on the built binary (`tests/binary.rs`).
 
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::process::Command;
 
 use image::{DynamicImage, GenericImageView};
 use image_ingest::image::Format;
@@ -325,107 +325,4 @@ fn a_progressive_jpeg_over_the_coefficient_cap_is_skipped_and_one_under_renders(
     let small = jpeg(1200, 800, true);
     let out = rendered(Format::Jpeg, &small, &plan(&[320], RenditionFormat::Webp));
     assert_eq!((out.renditions[0].width, out.renditions[0].height), (320, 213));
-}
-
-// Memory: each 100-MP render runs in a process of its own, so no other test moves its peak.
-
-/// Peak and current resident set size of this process, in bytes.
-fn rss() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib = |key: &str| {
-        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
-        line[key.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
-    };
-    (kib("VmHWM:"), kib("VmRSS:"))
-}
-
-const MIB: u64 = 1 << 20;
-
-/// Renders `bytes` after resetting the peak RSS (Linux: `5` into clear_refs), and returns how
-/// far the peak rose above the resident size at the start.
-fn peak_growth(format: Format, bytes: &[u8], sizes: &[u32]) -> u64 {
-    std::fs::write("/proc/self/clear_refs", "5").expect("resetting VmHWM");
-    let (_, start) = rss();
-    let out = rendered(format, bytes, &plan(sizes, RenditionFormat::Webp));
-    assert_eq!(out.renditions.len(), sizes.len());
-    let (peak, _) = rss();
-    peak.saturating_sub(start)
-}
-
-fn in_child(test: &str) {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    eprintln!("{stderr}");
-    assert!(output.status.success(), "{test} failed");
-    assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"), "{test} did not run");
-}
-
-#[test]
-fn a_100_megapixel_jpeg_renders_in_bounded_memory() {
-    in_child("child_100_megapixel_jpeg");
-}
-
-#[test]
-fn a_100_megapixel_png_renders_in_bounded_memory() {
-    in_child("child_100_megapixel_png");
-}
-
-#[test]
-#[ignore = "run in a process of its own by a_100_megapixel_jpeg_renders_in_bounded_memory"]
-fn child_100_megapixel_jpeg() {
-    let bytes = jpeg(11_547, 8_660, false);
-    let growth = peak_growth(Format::Jpeg, &bytes, &[320, 1280]);
-    eprintln!(
-        "100-MP baseline JPEG ({} MiB) to 320 and 1280: peak {:.1} MiB above the start",
-        bytes.len() >> 20,
-        growth as f64 / MIB as f64
-    );
-    assert!(growth < 64 * MIB);
-}
-
-#[test]
-#[ignore = "run in a process of its own by a_100_megapixel_png_renders_in_bounded_memory"]
-fn child_100_megapixel_png() {
-    let (width, height) = (11_547u32, 8_660u32);
-    let bytes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    {
-        let mut encoder = png::Encoder::new(Shared(bytes.clone()), width, height);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_compression(png::Compression::Fastest);
-        // Rows differ from the one above only in green: Up leaves almost nothing to compress.
-        encoder.set_filter(png::Filter::Up);
-        let mut writer = encoder.write_header().unwrap().into_stream_writer().unwrap();
-        let mut row: Vec<u8> = (0..width as usize).flat_map(|x| [(x * 255 / width as usize) as u8, 0, 128]).collect();
-        for y in 0..height {
-            let green = (y * 255 / height) as u8;
-            (1..row.len()).step_by(3).for_each(|i| row[i] = green);
-            io::Write::write_all(&mut writer, &row).unwrap();
-        }
-        writer.finish().unwrap();
-    }
-    let bytes = bytes.take();
-    let growth = peak_growth(Format::Png, &bytes, &[320, 1280]);
-    eprintln!(
-        "100-MP PNG ({} MiB) to 320 and 1280: peak {:.1} MiB above the start",
-        bytes.len() >> 20,
-        growth as f64 / MIB as f64
-    );
-    assert!(growth < 64 * MIB);
-}
-
-/// The png crate's stream writer wants to own its sink; this one hands the bytes back.
-struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-
-impl io::Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
