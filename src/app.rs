@@ -9,6 +9,7 @@ use url::Url;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::fetch::{Fetcher, HttpFetcher};
+use crate::gallery::{Access, Gallery};
 use crate::handlers;
 use crate::ingest::{Ingestor, Rules};
 use crate::store::S3Store;
@@ -18,6 +19,7 @@ use crate::store::S3Store;
 pub struct App {
     pub(crate) ingestor: Ingestor,
     pub(crate) catalog: Catalog,
+    pub(crate) gallery: Gallery,
     pub(crate) schedule: Arc<[Url]>,
 }
 
@@ -32,6 +34,7 @@ impl App {
         let store = Arc::new(S3Store::new(sdk, config));
         Self {
             catalog: Catalog::new(store.clone(), config),
+            gallery: Gallery::new(store.clone(), config, Access::new(config.gallery_kms_key_id.clone(), sdk)),
             ingestor: Ingestor::new(store, fetcher, Rules::from(config)),
             schedule: config.schedule_urls.clone().into(),
         }

@@ -71,6 +71,12 @@ pub struct Config {
     pub rendition_format: RenditionFormat,
     /// `RENDITION_PREFIX`: where renditions go.
     pub rendition_prefix: String,
+    /// `FACTS_PREFIX`: where the gallery's facts markers go (one empty object per original,
+    /// its facts in its key).
+    pub facts_prefix: String,
+    /// `GALLERY_KMS_KEY_ID`: the HMAC key gallery links are signed with; unset, the gallery
+    /// is open to whoever reaches its routes.
+    pub gallery_kms_key_id: Option<String>,
 }
 
 impl Config {
@@ -142,6 +148,15 @@ impl Config {
             let reason = format!("must not overlap UPLOAD_PREFIX {upload_prefix:?}: renditions would be promoted");
             return Err(invalid("RENDITION_PREFIX", &rendition_prefix, &reason));
         }
+        let facts_prefix = get("FACTS_PREFIX").unwrap_or_else(|| "facts/".into());
+        if let Err(reason) = separate_prefixes(&facts_prefix, &key_prefix) {
+            return Err(invalid("FACTS_PREFIX", &facts_prefix, &reason));
+        }
+        for (name, other) in [("UPLOAD_PREFIX", &upload_prefix), ("RENDITION_PREFIX", &rendition_prefix)] {
+            if facts_prefix.starts_with(other.as_str()) || other.starts_with(&facts_prefix) {
+                return Err(invalid("FACTS_PREFIX", &facts_prefix, &format!("must not overlap {name} {other:?}")));
+            }
+        }
         Ok(Self {
             bucket,
             key_prefix,
@@ -170,6 +185,8 @@ impl Config {
             renditions,
             rendition_format,
             rendition_prefix,
+            facts_prefix,
+            gallery_kms_key_id: get("GALLERY_KMS_KEY_ID"),
         })
     }
 }
@@ -289,6 +306,19 @@ mod tests {
         assert!(c.renditions.is_empty());
         assert_eq!(c.rendition_format, RenditionFormat::Webp);
         assert_eq!(c.rendition_prefix, "renditions/");
+        assert_eq!(c.facts_prefix, "facts/");
+        assert_eq!(c.gallery_kms_key_id, None);
+    }
+
+    #[test]
+    fn facts_prefix_is_kept_apart_from_every_other_prefix() {
+        for (facts, key) in [("images/", "images/"), ("2026/", ""), ("incoming/facts/", ""), ("renditions/f/", "")] {
+            let err = config(&[("BUCKET_NAME", "pics"), ("FACTS_PREFIX", facts), ("KEY_PREFIX", key)]).unwrap_err();
+            assert!(err.to_string().starts_with("FACTS_PREFIX has an invalid value"), "{facts}: {err}");
+        }
+        let c = config(&[("BUCKET_NAME", "pics"), ("FACTS_PREFIX", "gallery/"), ("GALLERY_KMS_KEY_ID", "alias/g")]);
+        let c = c.unwrap();
+        assert_eq!((c.facts_prefix.as_str(), c.gallery_kms_key_id.as_deref()), ("gallery/", Some("alias/g")));
     }
 
     #[test]

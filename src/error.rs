@@ -103,6 +103,18 @@ pub enum IngestError {
         #[source]
         source: Option<Cause>,
     },
+    /// A gallery page without a valid, unexpired link signature.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The gallery's signing key could not be derived from its KMS key.
+    #[error("{message}")]
+    SigningKey {
+        /// What failed, for the client.
+        message: String,
+        /// The SDK's error.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Not processed: the invocation's deadline was near, or an earlier record of the
     /// same FIFO message group failed. Retrying later is expected to work.
     #[error("{0}")]
@@ -166,6 +178,8 @@ impl IngestError {
             Self::BucketAccessDenied(_) => "bucket_access_denied",
             Self::Storage { .. } => "storage_error",
             Self::NotAttempted(_) => "not_attempted",
+            Self::Forbidden(_) => "forbidden",
+            Self::SigningKey { .. } => "signing_key_unavailable",
         }
     }
 
@@ -173,13 +187,18 @@ impl IngestError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::InvalidJson { .. } | Self::InvalidRequest(_) | Self::InvalidBase64 { .. } | Self::EmptyObject => 400,
+            Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::TooLarge { .. } => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::UrlNotAllowed(_) | Self::TooManyPixels(_) | Self::InvalidImage { .. } => 422,
             Self::FetchFailed { .. } => 502,
-            Self::BucketNotFound(_) | Self::BucketAccessDenied(_) | Self::Storage { .. } | Self::NotAttempted(_) => 503,
+            Self::BucketNotFound(_)
+            | Self::BucketAccessDenied(_)
+            | Self::Storage { .. }
+            | Self::NotAttempted(_)
+            | Self::SigningKey { .. } => 503,
         }
     }
 
@@ -194,6 +213,7 @@ impl IngestError {
                 | Self::BucketAccessDenied(_)
                 | Self::Storage { .. }
                 | Self::NotAttempted(_)
+                | Self::SigningKey { .. }
         )
     }
 

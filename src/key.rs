@@ -96,6 +96,88 @@ pub fn collision_name(file_name: &str, sha256_hex: &str) -> String {
     join(stem, ext, &format!("-{}", cut(sha256_hex, 8)))
 }
 
+/// What the gallery shows of an original, kept in the key of an empty object beside it so
+/// that one listing gives a whole day's tiles: no request per object (docs/gallery.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// Pixel size from the header; `None` for types without one (SVG) or when unknown.
+    pub pixels: Option<(u32, u32)>,
+    /// The rendition a tile shows, if one was made.
+    pub thumb: Option<Thumb>,
+}
+
+/// The rendition a gallery tile shows: the smallest at least [`THUMB_MIN_EDGE`] px.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumb {
+    /// The `RENDITIONS` size it was made at.
+    pub size: u32,
+    /// Its pixel width.
+    pub width: u32,
+    /// Its pixel height.
+    pub height: u32,
+    /// The first 8 hex digits of the original's sha256 when the rendition was moved aside to
+    /// its collision name.
+    pub moved: Option<String>,
+}
+
+/// The smallest longer edge a tile's rendition may have.
+pub const THUMB_MIN_EDGE: u32 = 240;
+
+/// `{facts_prefix}{original without key_prefix}!{W}x{H}!{thumb}`, thumb being `-` or
+/// `{size}={w}x{h}` (and `={sha8}` when moved aside). `!` sorts below every character a
+/// sanitised name holds, so markers list in the order of their originals.
+pub fn facts_key(facts_prefix: &str, key_prefix: &str, original: &str, facts: &Facts) -> String {
+    let path = original.strip_prefix(key_prefix).unwrap_or(original);
+    let (w, h) = facts.pixels.unwrap_or((0, 0));
+    let thumb = match &facts.thumb {
+        None => "-".to_owned(),
+        Some(t) => {
+            let moved = t.moved.as_deref().map(|sha8| format!("={sha8}")).unwrap_or_default();
+            format!("{}={}x{}{moved}", t.size, t.width, t.height)
+        }
+    };
+    format!("{facts_prefix}{path}!{w}x{h}!{thumb}")
+}
+
+/// The original key and facts a marker key holds; `None` for anything else.
+pub fn parse_facts_key(facts_prefix: &str, key_prefix: &str, marker: &str) -> Option<(String, Facts)> {
+    let rest = marker.strip_prefix(facts_prefix)?;
+    let mut fields = rest.rsplitn(3, '!');
+    let (thumb, pixels, path) = (fields.next()?, fields.next()?, fields.next()?);
+    let size = |text: &str| -> Option<(u32, u32)> {
+        let (w, h) = text.split_once('x')?;
+        Some((w.parse().ok()?, h.parse().ok()?))
+    };
+    let pixels = size(pixels)?;
+    let thumb = match thumb {
+        "-" => None,
+        _ => {
+            let mut parts = thumb.split('=');
+            let at: u32 = parts.next()?.parse().ok()?;
+            let (width, height) = size(parts.next()?)?;
+            let moved = parts.next().map(str::to_owned);
+            if parts.next().is_some() || moved.as_ref().is_some_and(|m| m.len() != 8) {
+                return None;
+            }
+            Some(Thumb { size: at, width, height, moved })
+        }
+    };
+    let pixels = (pixels != (0, 0)).then_some(pixels);
+    Some((format!("{key_prefix}{path}"), Facts { pixels, thumb }))
+}
+
+/// The key a tile's rendition is stored at.
+pub fn thumb_key(rendition_prefix: &str, key_prefix: &str, original: &str, thumb: &Thumb, extension: &str) -> String {
+    let key = rendition_key(rendition_prefix, key_prefix, original, thumb.size, extension);
+    match &thumb.moved {
+        None => key,
+        Some(sha8) => {
+            let (dir, name) = key.rsplit_once('/').unwrap_or(("", &key));
+            format!("{dir}/{}", collision_name(name, sha8))
+        }
+    }
+}
+
 /// Keeps ASCII letters, digits, `.`, `_` and `-` of the last path segment; other runs become `_`.
 fn sanitise(raw: &str) -> Option<String> {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
@@ -211,6 +293,33 @@ mod tests {
         let moved = collision_name(&name, SHA);
         assert_eq!(moved.len(), MAX_FILE_NAME_BYTES);
         assert!(moved.ends_with("x-01234567.png"));
+    }
+
+    #[test]
+    fn facts_markers_round_trip_and_sort_with_their_originals() {
+        let thumb = Thumb { size: 320, width: 320, height: 213, moved: None };
+        let facts = Facts { pixels: Some((1920, 1280)), thumb: Some(thumb.clone()) };
+        let marker = facts_key("facts/", "images/", "images/2026/11/24/203015/tabby.jpg", &facts);
+        assert_eq!(marker, "facts/2026/11/24/203015/tabby.jpg!1920x1280!320=320x213");
+        let parsed = parse_facts_key("facts/", "images/", &marker).unwrap();
+        assert_eq!(parsed, ("images/2026/11/24/203015/tabby.jpg".to_owned(), facts));
+
+        let moved = Thumb { moved: Some("0123abcd".into()), ..thumb };
+        let facts = Facts { pixels: None, thumb: Some(moved.clone()) };
+        let marker = facts_key("f/", "", "2026/11/24/203015/a!b.png", &facts);
+        assert_eq!(parse_facts_key("f/", "", &marker).unwrap(), ("2026/11/24/203015/a!b.png".to_owned(), facts));
+        assert_eq!(
+            thumb_key("r/", "", "2026/11/24/203015/a.png", &moved, "webp"),
+            "r/320/2026/11/24/203015/a-0123abcd.webp"
+        );
+        let none = Facts { pixels: Some((5, 6)), thumb: None };
+        assert_eq!(facts_key("f/", "", "k/x.gif", &none), "f/k/x.gif!5x6!-");
+
+        for bad in ["f/k/x.gif", "f/k/x.gif!5x6", "f/k!axb!-", "f/k!1x1!3=2", "f/k!1x1!3=2x2=abc", "g/k!1x1!-"] {
+            assert_eq!(parse_facts_key("f/", "", bad), None, "{bad}");
+        }
+        let (a, b) = (facts_key("f/", "", "d/a.jpg", &none), facts_key("f/", "", "d/a.jpg-2.jpg", &none));
+        assert!(a < b && "d/a.jpg" < "d/a.jpg-2.jpg");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod deadline;
 pub mod error;
 pub mod event;
 pub mod fetch;
+pub mod gallery;
 pub mod handlers;
 pub mod image;
 pub mod ingest;

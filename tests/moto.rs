@@ -46,6 +46,7 @@ async fn moto_missing_bucket_and_bucket_deleted_mid_run() {
     assert_eq!(invoke_api(&app, fixture("apigw-v2-raw-png.json")).await.0, 201);
     let client = moto.client();
     client.delete_object().bucket(BUCKET).key("2026/11/24/203015/tabby.png").send().await.unwrap();
+    client.delete_object().bucket(BUCKET).key("facts/2026/11/24/203015/tabby.png!4x4!-").send().await.unwrap();
     client.delete_bucket().bucket(BUCKET).send().await.unwrap();
 
     // The cached check says yes, the write says NoSuchBucket and invalidates it...
@@ -136,7 +137,7 @@ async fn moto_sqs_partial_failures_reach_the_dead_letter_queue() {
     dead.sort();
     assert_eq!(dead, ["not json at all", "{\"data\": \"%% not base64 %%\"}"]);
     let stored = moto.client().list_objects_v2().bucket(BUCKET).send().await.unwrap();
-    let keys: Vec<&str> = stored.contents().iter().filter_map(|o| o.key()).collect();
+    let keys: Vec<&str> = stored.contents().iter().filter_map(|o| o.key()).filter(|k| !k.starts_with(FACTS)).collect();
     assert_eq!(keys.len(), 1);
     assert!(keys[0].ends_with("/queued.png"), "{keys:?}");
 }
@@ -199,7 +200,8 @@ async fn moto_notifications_promote_a_staged_upload_once_and_never_loop() {
     assert_eq!(keys.iter().filter(|k| k.starts_with("images")).count(), 1, "the promotion notified again: {keys:?}");
     let listed = s3.list_objects_v2().bucket(BUCKET).send().await.unwrap();
     let stored: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(stored, ["images/2026/11/25/101500/red_panorama.png"], "one promotion, no second");
+    let one = ["facts/2026/11/25/101500/red_panorama.png!1x1!-", "images/2026/11/25/101500/red_panorama.png"];
+    assert_eq!(stored, one, "one promotion (and its facts marker), no second");
 }
 
 /// Every range after the first asks for the first one's ETag (If-Match), which moto honours:

@@ -46,7 +46,12 @@ impl Server {
 
     async fn keys(&self) -> Vec<String> {
         let listed = self.client().list_objects_v2().bucket(BUCKET).send().await.unwrap();
-        let mut keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+        let mut keys: Vec<String> = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .filter(|k| !k.starts_with(FACTS))
+            .collect();
         keys.sort();
         keys
     }

@@ -18,6 +18,7 @@ use crate::catalog::{ListQuery, UploadRequest};
 use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
 use crate::fetch::file_name_from_disposition;
+use crate::gallery::{PageRequest, Place, error_page};
 use crate::ingest::{Batch, Ingestor, Source, StoredObject, decode_base64, split_results};
 use crate::request::{Item, MAX_ITEMS, parse_request};
 
@@ -25,6 +26,8 @@ use crate::request::{Item, MAX_ITEMS, parse_request};
 struct HttpRequest {
     method: Method,
     path: String,
+    /// The path as the client sent it (stage included), for the gallery's links.
+    full_path: String,
     query: QueryMap,
     headers: HeaderMap,
     body: Option<String>,
@@ -38,13 +41,33 @@ struct HttpRequest {
 struct HttpResponse {
     status: u16,
     headers: HeaderMap,
-    body: Value,
+    body: ResponseBody,
+}
+
+/// What a response carries: JSON for the API, a document for the gallery.
+enum ResponseBody {
+    Json(Value),
+    Html(String),
+}
+
+#[cfg(test)]
+impl ResponseBody {
+    fn json(&self) -> &Value {
+        match self {
+            Self::Json(value) => value,
+            Self::Html(_) => panic!("an HTML body"),
+        }
+    }
 }
 
 impl HttpResponse {
-    /// Status, headers and JSON body text, as both envelopes hold them.
+    /// Status, headers and body text, as both envelopes hold them.
     fn into_parts(self) -> (i64, HeaderMap, Option<Body>) {
-        (self.status.into(), self.headers, Some(Body::Text(self.body.to_string())))
+        let text = match self.body {
+            ResponseBody::Json(value) => value.to_string(),
+            ResponseBody::Html(text) => text,
+        };
+        (self.status.into(), self.headers, Some(Body::Text(text)))
     }
 }
 
@@ -61,15 +84,22 @@ enum Route {
     Object(String),
     /// `POST /uploads`: a presigned upload.
     Uploads,
+    /// `GET /gallery[/{YYYY}[/{MM}[/{DD}]]]`; `None` for any other shape below `/gallery`.
+    Gallery(Option<Place>),
+    /// `POST /gallery/links`: a signed link to the gallery.
+    GalleryLinks,
 }
 
 /// Handles a REST API (payload v1) request.
 pub async fn handle_v1(app: &App, event: ApiGatewayProxyRequest, deadline: Deadline) -> ApiGatewayProxyResponse {
     let stage = event.request_context.stage.unwrap_or_default();
     let path = event.path.unwrap_or_default();
+    // The resource path leaves out the stage that the browser's address holds.
+    let full_path = event.request_context.path.unwrap_or_else(|| path.clone());
     let request = HttpRequest {
         method: event.http_method,
         path: strip_stage(&path, &stage).to_owned(),
+        full_path,
         query: event.query_string_parameters,
         headers: event.headers,
         body: event.body,
@@ -91,6 +121,7 @@ pub async fn handle_v2(app: &App, event: ApiGatewayV2httpRequest, deadline: Dead
     let request = HttpRequest {
         method: context.http.method,
         path: strip_stage(&path, &stage).to_owned(),
+        full_path: path.clone(),
         query: event.query_string_parameters,
         headers: event.headers,
         body: event.body,
@@ -110,6 +141,15 @@ async fn handle(app: &App, request: HttpRequest) -> HttpResponse {
         Err(err) => return error_response(&err, None),
     };
     let result = match route {
+        // Boxed: the page's futures would otherwise nest every handler's state in one type.
+        Route::Gallery(place) => return Box::pin(gallery_page(app, place.as_ref(), &request)).await,
+        Route::GalleryLinks => match parse_link_request(request.body.as_deref(), request.is_base64) {
+            Ok(ttl) => {
+                let (origin, base) = (origin(&request.headers), gallery_base(&request.full_path));
+                Box::pin(app.gallery.link(ttl, &origin, &base, Utc::now())).await.map(|link| respond(200, json!(link)))
+            }
+            Err(err) => Err(err),
+        },
         Route::List => app.catalog.list(list_query(&request.query)).await.map(|page| respond(200, json!(page))),
         Route::Object(key) => app.catalog.download(&key).await.map(redirect),
         Route::Uploads => match parse_upload(request.body.as_deref(), request.is_base64) {
@@ -138,16 +178,20 @@ async fn handle(app: &App, request: HttpRequest) -> HttpResponse {
     result.unwrap_or_else(|err| error_response(&err, None))
 }
 
-/// Matches a stage-less path. Anything before the first `images` or `uploads` segment is a
-/// custom domain's base path and is ignored.
+/// Matches a stage-less path. Anything before the first `images`, `uploads` or `gallery`
+/// segment is a custom domain's base path and is ignored.
 fn route(method: &Method, path: &str) -> Result<Route> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let not_found = || IngestError::NotFound(format!("no route for {method} {path}"));
-    let start = segments.iter().position(|s| *s == "images" || *s == "uploads").ok_or_else(not_found)?;
+    let start = segments.iter().position(|s| matches!(*s, "images" | "uploads" | "gallery")).ok_or_else(not_found)?;
     let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
     let rest = &segments[start + 1..];
     let not_allowed = |allowed| Err(IngestError::MethodNotAllowed { method: method.to_string(), allowed });
     match (segments[start], rest, method) {
+        ("gallery", ["links"], &Method::POST) => Ok(Route::GalleryLinks),
+        ("gallery", ["links"], _) => not_allowed("POST"),
+        ("gallery", _, &Method::GET) => Ok(Route::Gallery(Place::parse(rest))),
+        ("gallery", _, _) => not_allowed("GET"),
         ("uploads", [], &Method::POST) => Ok(Route::Uploads),
         ("uploads", [], _) => not_allowed("POST"),
         ("uploads", _, _) => Err(not_found()),
@@ -185,6 +229,77 @@ fn parse_upload(body: Option<&str>, is_base64: bool) -> Result<UploadRequest> {
     };
     let value: Value = serde_json::from_slice(&body).map_err(|e| IngestError::invalid_json("the body", e))?;
     serde_json::from_value(value).map_err(|e| IngestError::InvalidRequest(format!("invalid upload request: {e}")))
+}
+
+/// A gallery page, or its error as a page; the grant is checked before anything is listed.
+async fn gallery_page(app: &App, place: Option<&Place>, request: &HttpRequest) -> HttpResponse {
+    let get = |name: &str| request.query.first(name).map(str::to_owned);
+    let page_request = PageRequest {
+        base: gallery_base(&request.full_path),
+        expires: get("expires"),
+        signature: get("signature"),
+        next_token: get("next_token"),
+    };
+    let answer = match place {
+        Some(place) => app.gallery.page(place, &page_request, Utc::now()).await,
+        None => Err(IngestError::NotFound("no gallery page here".into())),
+    };
+    let (status, page) = match answer {
+        Ok(page) => (200, page),
+        Err(err) => {
+            tracing::info!(code = err.code(), error = %err.report(), "gallery page refused");
+            (err.http_status(), error_page(&err))
+        }
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    if let Ok(policy) = HeaderValue::from_str(&page.policy) {
+        headers.insert("content-security-policy", policy);
+    }
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    // The page holds presigned URLs: they must not leak through a Referer, nor be cached.
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert("cache-control", HeaderValue::from_static("private, no-store"));
+    HttpResponse { status, headers, body: ResponseBody::Html(page.body) }
+}
+
+/// What comes before `/gallery` in the address the client used: a stage, a base path.
+fn gallery_base(full_path: &str) -> String {
+    let segments: Vec<&str> = full_path.split('/').filter(|s| !s.is_empty()).collect();
+    let before = segments.iter().position(|s| *s == "gallery").unwrap_or(0);
+    segments[..before].iter().map(|s| format!("/{s}")).collect()
+}
+
+/// `scheme://host` the client reached: its Host header, over HTTPS unless it is loopback
+/// (a local run) or the proxy says otherwise.
+fn origin(headers: &HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header("host").unwrap_or("localhost");
+    let local = ["127.0.0.1", "localhost", "[::1]"].iter().any(|h| host == *h || host.starts_with(&format!("{h}:")));
+    let scheme = header("x-forwarded-proto").unwrap_or(if local { "http" } else { "https" });
+    format!("{scheme}://{host}")
+}
+
+/// `POST /gallery/links` body: nothing, or `{"ttl_secs":N}`.
+fn parse_link_request(body: Option<&str>, is_base64: bool) -> Result<Option<u64>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct LinkRequest {
+        ttl_secs: Option<u64>,
+    }
+    let body = match body {
+        None => return Ok(None),
+        Some(body) if is_base64 => decode_base64(body, 64 * 1024)?,
+        Some(body) => Bytes::copy_from_slice(body.as_bytes()),
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let request: LinkRequest = serde_json::from_slice(&body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => IngestError::InvalidRequest(format!("invalid link request: {e}")),
+        _ => IngestError::invalid_json("the body", e),
+    })?;
+    Ok(request.ttl_secs)
 }
 
 fn redirect(url: String) -> HttpResponse {
@@ -298,7 +413,7 @@ fn error_response(err: &IngestError, failures: Option<Vec<Value>>) -> HttpRespon
 fn respond(status: u16, body: Value) -> HttpResponse {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    HttpResponse { status, headers, body }
+    HttpResponse { status, headers, body: ResponseBody::Json(body) }
 }
 
 /// Removes a leading `/{stage}` (v2 raw paths carry it unless the stage is `$default`).
@@ -396,13 +511,13 @@ mod tests {
         let partial = ingest_response(vec![Ok(ok), Err(IngestError::EmptyObject)]);
         assert_eq!(partial.status, 207);
         assert_eq!(
-            partial.body["failed"][0],
+            partial.body.json()["failed"][0],
             json!({"index": 1, "error": {"code": "empty_object", "message": "the object is empty"}})
         );
         let failed = ingest_response(vec![Err(IngestError::TooLarge { size: 2, limit: 1 })]);
         assert_eq!(failed.status, 413);
-        assert_eq!(failed.body["error"]["code"], "too_large");
-        assert!(failed.body.get("failed").is_none());
+        assert_eq!(failed.body.json()["error"]["code"], "too_large");
+        assert!(failed.body.json().get("failed").is_none());
     }
 
     #[test]
@@ -412,7 +527,7 @@ mod tests {
         let quoted = "\u{1}\"".repeat(8 * 1024);
         let results = (0..MAX_ITEMS).map(|_| Err(IngestError::InvalidRequest(quoted.clone()))).collect();
         let response = ingest_response(results);
-        assert_eq!(response.body["failed"].as_array().unwrap().len(), MAX_ITEMS);
+        assert_eq!(response.body.json()["failed"].as_array().unwrap().len(), MAX_ITEMS);
         let mut out = ApiGatewayProxyResponse::default();
         (out.status_code, out.headers, out.body) = response.into_parts();
         let size = serde_json::to_vec(&out).unwrap().len();

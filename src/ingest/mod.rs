@@ -3,6 +3,7 @@
 //! Every item goes the same way: bytes (in hand, or fetched) → sniffed and checked → named →
 //! written by the store, which answers whether the key was free.
 
+mod facts;
 mod inspect;
 mod render;
 mod rerender;
@@ -169,6 +170,8 @@ pub struct Rules {
     pub image: ImageRules,
     /// What renditions to make, if any.
     pub renditions: Option<RenditionRules>,
+    /// Where the gallery's facts markers go.
+    pub facts_prefix: String,
 }
 
 impl From<&Config> for Rules {
@@ -184,6 +187,7 @@ impl From<&Config> for Rules {
                 plan: Plan { sizes: c.renditions.clone(), format: c.rendition_format },
                 prefix: c.rendition_prefix.clone(),
             }),
+            facts_prefix: c.facts_prefix.clone(),
         }
     }
 }
@@ -357,7 +361,7 @@ impl Ingestor {
         let blob = Blob::new(bytes);
         let name = key::file_name(target.wanted_name.as_deref(), &sniffed, blob.sha256_hex());
         let stored = self.write(&target, &sniffed, &name, Body::Whole(blob.clone()), Origin::Held(blob)).await?;
-        self.add_renditions(stored, outcome).await
+        self.finish(stored, outcome).await
     }
 
     /// Passes a stream to the renderer, when renditions are made: see [`Renderer::tap`].

@@ -56,6 +56,6 @@ impl Ingestor {
             renditions: None,
             renditions_skipped: None,
         };
-        self.add_renditions(original, outcome(pending).await?).await
+        self.finish(original, outcome(pending).await?).await
     }
 }

@@ -139,7 +139,7 @@ impl Ingestor {
             let staged = Staged { key: key.to_owned(), sha256_hex, size, version };
             self.write(&target, &sniffed, &name, Body::Staged(staged.clone()), Origin::Staged(staged)).await?
         };
-        self.add_renditions(stored, outcome).await
+        self.finish(stored, outcome).await
     }
 
     /// The staging object's bytes again, checked and stripped as the first time (its type is

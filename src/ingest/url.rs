@@ -38,7 +38,7 @@ impl Ingestor {
                 let (body, pending) = self.tap(sniffed.mime, body, Some(trailer.clone()));
                 let target = Target { trailer, ..target };
                 let stored = self.write(&target, &sniffed, &name, Body::Stream(body), Origin::Url(url)).await?;
-                self.add_renditions(stored, outcome(pending).await?).await
+                self.finish(stored, outcome(pending).await?).await
             }
             None => {
                 // The name is the digest, known only at the end: hash (and render) once, then write.
@@ -49,7 +49,7 @@ impl Ingestor {
                 let name = key::file_name(None, &sniffed, &sha256_hex);
                 let body = self.fetch_again(&url, sniffed.mime, sha256_hex).await?;
                 let stored = self.write(&target, &sniffed, &name, body, Origin::Url(url)).await?;
-                self.add_renditions(stored, outcome).await
+                self.finish(stored, outcome).await
             }
         }
     }

@@ -140,11 +140,23 @@ pub struct Identity {
     pub sha256: Option<String>,
 }
 
+/// What an object was stored with, as a HEAD gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    /// Its content type, as stored.
+    pub content_type: Option<String>,
+    /// Its user metadata (`sha256`, `width`, `height`, ...).
+    pub metadata: BTreeMap<String, String>,
+}
+
 /// Looking up one object.
 #[async_trait]
 pub trait ObjectLookup: Bucket {
     /// What identifies the object at `key`, or `None` if there is none.
     async fn identify(&self, key: &str) -> Result<Option<Identity>>;
+
+    /// Its content type and metadata, or `None` if there is none.
+    async fn describe(&self, key: &str) -> Result<Option<Description>>;
 }
 
 /// One listed object.
@@ -176,6 +188,9 @@ pub struct Listing {
 pub trait ObjectLister: Bucket {
     /// Lists keys under `prefix`, one page of at most `limit`.
     async fn list(&self, prefix: &str, delimiter: Option<&str>, limit: u32, token: Option<&str>) -> Result<Listing>;
+
+    /// Lists keys under `prefix` that sort after `start_after`, one page of at most `limit`.
+    async fn list_after(&self, prefix: &str, limit: u32, start_after: Option<&str>) -> Result<Listing>;
 }
 
 /// A presigned request a client sends itself.
@@ -201,3 +216,8 @@ pub trait Presigner: Bucket {
 pub trait CatalogStore: ObjectLister + ObjectLookup + Presigner {}
 
 impl<T: ObjectLister + ObjectLookup + Presigner> CatalogStore for T {}
+
+/// What the gallery needs: the read paths, and writing the facts markers it repairs.
+pub trait GalleryStore: CatalogStore + ObjectWriter {}
+
+impl<T: CatalogStore + ObjectWriter> GalleryStore for T {}

@@ -48,6 +48,8 @@ pub struct FaultProxy {
     /// client never learned their ids, so only a lifecycle rule can clean them up.
     orphans: Arc<Mutex<Vec<String>>>,
     gate: Arc<Gate>,
+    /// Every request, as `METHOD /path?query` (and `x-amz-target` for JSON APIs such as KMS).
+    log: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -69,13 +71,19 @@ impl FaultProxy {
         let lost = orphans.clone();
         let gate: Arc<Gate> = Arc::default();
         let held = gate.clone();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = log.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
                 socket.set_nodelay(true).unwrap();
                 let (queue, client, upstream, writes, lost, held) =
                     (queue.clone(), client.clone(), upstream.clone(), writes.clone(), lost.clone(), held.clone());
+                let seen = seen.clone();
                 let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                    seen.lock().unwrap().push(format!("{} {path} {target}", req.method()).trim_end().to_owned());
                     let fault = queue.lock().unwrap().pop_front().unwrap_or(Fault::Pass);
                     let (client, upstream, writes, lost, held) =
                         (client.clone(), upstream.clone(), writes.clone(), lost.clone(), held.clone());
@@ -98,7 +106,12 @@ impl FaultProxy {
                 );
             }
         });
-        Self { endpoint, schedule, orphans, gate, task }
+        Self { endpoint, schedule, orphans, gate, log, task }
+    }
+
+    /// Every request so far, as `METHOD /path?query [x-amz-target]`.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     /// Ids of uploads whose creation answer was dropped.

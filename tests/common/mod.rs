@@ -29,6 +29,8 @@ pub const ACCESS_KEY: &str = "image-ingest-test";
 pub const SECRET_KEY: &str = "image-ingest-test-secret";
 pub const REGION: &str = "eu-west-1";
 pub const BUCKET: &str = "pics";
+/// `FACTS_PREFIX`'s default: where the gallery's facts markers go.
+pub const FACTS: &str = "facts/";
 
 /// An s3s-fs server over real HTTP on a loopback port, serving a temporary folder.
 pub struct S3Server {
@@ -36,7 +38,8 @@ pub struct S3Server {
     pub root: tempfile::TempDir,
     /// The headers of every CopyObject request the server received.
     pub copies: Arc<Mutex<Vec<http::HeaderMap>>>,
-    /// The headers of every other PUT (PutObject, UploadPart) the server received.
+    /// The headers of every other PUT (PutObject, UploadPart) the server received, but for
+    /// the gallery's facts markers (under `facts/`, which `tests/gallery.rs` checks).
     pub puts: Arc<Mutex<Vec<http::HeaderMap>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -69,7 +72,11 @@ impl S3Server {
                 let (service, objects, seen) = (service.clone(), objects.clone(), seen.clone());
                 let put_seen = put_seen.clone();
                 let conditional = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    if request.method() == http::Method::PUT && !request.headers().contains_key("x-amz-copy-source") {
+                    let marker = request.uri().path().starts_with(&format!("/{BUCKET}/{FACTS}"));
+                    if request.method() == http::Method::PUT
+                        && !request.headers().contains_key("x-amz-copy-source")
+                        && !marker
+                    {
                         put_seen.lock().unwrap().push(request.headers().clone());
                     }
                     let refusal = refuse_copy_onto_existing(&request, &objects, &seen);
@@ -105,8 +112,18 @@ impl S3Server {
         App::with_fetcher(&config, &self.sdk(SECRET_KEY), std::sync::Arc::new(fetcher))
     }
 
-    /// Files stored in the bucket, as keys, sorted.
+    /// Objects stored in the bucket, as keys, sorted; the gallery's facts markers are left
+    /// out (see [`S3Server::markers`]).
     pub fn keys(&self) -> Vec<String> {
+        self.all_keys().into_iter().filter(|k| !k.starts_with(FACTS)).collect()
+    }
+
+    /// The gallery's facts markers, sorted.
+    pub fn markers(&self) -> Vec<String> {
+        self.all_keys().into_iter().filter(|k| k.starts_with(FACTS)).collect()
+    }
+
+    fn all_keys(&self) -> Vec<String> {
         let dir = self.root.path().join(BUCKET);
         let mut keys = Vec::new();
         walk(&dir, &dir, &mut keys);

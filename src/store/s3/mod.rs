@@ -25,8 +25,8 @@ use tracing::warn;
 pub use multipart::{PART_SIZE, PARTS_IN_FLIGHT};
 
 use super::{
-    Bucket, BucketCheck, Identity, ListedObject, Listing, ObjectLister, ObjectLookup, ObjectWriter, Placement,
-    Presigned, Presigner, RECHECK_AFTER, Staging, StoredBytes, WriteOutcome, Written,
+    Bucket, BucketCheck, Description, Identity, ListedObject, Listing, ObjectLister, ObjectLookup, ObjectWriter,
+    Placement, Presigned, Presigner, RECHECK_AFTER, Staging, StoredBytes, WriteOutcome, Written,
 };
 use crate::body::{Blob, Body, Staged};
 use crate::config::Config;
@@ -361,19 +361,47 @@ impl ObjectLookup for S3Store {
     async fn identify(&self, key: &str) -> Result<Option<Identity>> {
         Ok(self.head(key, false).await?.map(|head| Identity { sha256: head.sha256 }))
     }
+
+    async fn describe(&self, key: &str) -> Result<Option<Description>> {
+        let request = self.client.head_object().bucket(&self.bucket).key(key);
+        match request.set_expected_bucket_owner(self.expected_owner.clone()).send().await {
+            Ok(head) => Ok(Some(Description {
+                content_type: head.content_type().map(str::to_owned),
+                metadata: head
+                    .metadata()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            })),
+            Err(err) if status(&err) == Some(404) => Ok(None),
+            Err(err) => Err(sdk_error("HeadObject", key, err)),
+        }
+    }
 }
 
 #[async_trait]
 impl ObjectLister for S3Store {
     async fn list(&self, prefix: &str, delimiter: Option<&str>, limit: u32, token: Option<&str>) -> Result<Listing> {
-        let page = self
-            .client
-            .list_objects_v2()
+        let request = self.client.list_objects_v2().set_delimiter(delimiter.map(str::to_owned));
+        self.list_page(request.set_continuation_token(token.map(str::to_owned)), prefix, limit).await
+    }
+
+    async fn list_after(&self, prefix: &str, limit: u32, start_after: Option<&str>) -> Result<Listing> {
+        let request = self.client.list_objects_v2().set_start_after(start_after.map(str::to_owned));
+        self.list_page(request, prefix, limit).await
+    }
+}
+
+impl S3Store {
+    async fn list_page(
+        &self,
+        request: aws_sdk_s3::operation::list_objects_v2::builders::ListObjectsV2FluentBuilder,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Listing> {
+        let page = request
             .bucket(&self.bucket)
             .prefix(prefix)
-            .set_delimiter(delimiter.map(str::to_owned))
             .max_keys(limit as i32)
-            .set_continuation_token(token.map(str::to_owned))
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
