@@ -7,6 +7,9 @@ EVENT ?= events/apigw-v2-raw-png.json
 # version on the machine (moto_server for the tests, cfn-lint, checkov, sam, cargo-lambda).
 export PATH := $(shell scripts/tools.sh --bin-dir):$(PATH)
 export SAM_CLI_TELEMETRY := 0
+# The pinned axe-core the browser tests inject (testkit/tests/browser.rs); `make test-deps`
+# installs it. A test that needs it fails when the file is missing.
+export AXE_CORE_JS := $(shell scripts/tools.sh --axe)
 
 # Where cargo builds: ./target unless CARGO_TARGET_DIR or build.target-dir says otherwise.
 TARGET_DIR = $(shell scripts/target-dir.sh)
@@ -35,7 +38,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test-deps:
-	$(TIMED) tools scripts/tools.sh moto cfn-lint checkov sam cargo-lambda nasm
+	$(TIMED) tools scripts/tools.sh moto cfn-lint checkov sam cargo-lambda nasm chromium axe-core
 
 # The template's linters, the debug build and cargo test, the backfill engine and the deploy
 # path; the arm64 release build runs beside the rest (scripts/test.sh says why).

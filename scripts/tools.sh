@@ -9,9 +9,12 @@
 # put first on PATH, so a different version installed elsewhere on the machine is never used.
 #
 # Usage: scripts/tools.sh [cargo-lambda] [moto] [cfn-lint] [checkov] [sam] [arm64] [qemu] [nasm]
+#                         [chromium] [axe-core]
 #        scripts/tools.sh --bin-dir   (prints the folder to put first on PATH; installs nothing)
 #        scripts/tools.sh --python moto   (prints the python of moto's virtualenv, which has boto3
 #                                          and PyYAML: the backfill scripts run on it; installs nothing)
+#        scripts/tools.sh --axe   (prints the path of the pinned axe.min.js, which the browser
+#                                  tests inject; installs nothing)
 #        scripts/tools.sh --home   (prints the folder the virtualenvs live in)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,11 +27,17 @@ CHECKOV_VERSION=3.3.30
 SAM_VERSION=1.170.0
 CARGO_LAMBDA_VERSION=1.9.2
 UV_VERSION=0.13.9
+# axe-core (npm), the accessibility checker the browser tests inject, and its tarball's integrity
+# as the npm registry publishes it.
+AXE_CORE_VERSION=4.14.1
+AXE_CORE_INTEGRITY=sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==
 
 bin_dir=$PWD/.tools/bin
 if [ "${1:-}" = --bin-dir ]; then echo "$bin_dir"; exit 0; fi
 tools_home=${TOOLS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/image-ingest-tools}
 if [ "${1:-}" = --python ] && [ "${2:-}" = moto ]; then echo "$tools_home/moto-$MOTO_VERSION/bin/python"; exit 0; fi
+axe_js=$tools_home/axe-core-$AXE_CORE_VERSION/axe.min.js
+if [ "${1:-}" = --axe ]; then echo "$axe_js"; exit 0; fi
 if [ "${1:-}" = --home ]; then mkdir -p "$tools_home"; echo "$tools_home"; exit 0; fi
 mkdir -p "$bin_dir" "$tools_home"
 
@@ -104,6 +113,36 @@ for tool in "$@"; do
         [ "$(id -u)" = 0 ] || { echo "tools: apt-get needs root: install nasm" >&2; exit 1; }
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm) >&2
       fi ;;
+    chromium)
+      # The browser tests drive it over the DevTools pipe (testkit/src/browser.rs); Debian's
+      # package, without its Recommends (about 125 MB to download, 415 MB on disk).
+      if ! command -v chromium >/dev/null 2>&1; then
+        echo "tools: installing chromium (apt)" >&2
+        [ "$(id -u)" = 0 ] || { echo "tools: apt-get needs root: install chromium" >&2; exit 1; }
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >&2
+      fi ;;
+    axe-core)
+      # npm pack fetches the tarball alone (no node_modules, no scripts run); it is checked
+      # against the pinned integrity before anything is extracted.
+      (
+        exec 9>"$tools_home/.axe-core.lock"
+        flock 9
+        if [ ! -s "$axe_js" ]; then
+          echo "tools: installing axe-core $AXE_CORE_VERSION into $(dirname "$axe_js")" >&2
+          command -v npm >/dev/null 2>&1 || { echo "tools: axe-core needs npm (on Debian: apt-get install npm)" >&2; exit 1; }
+          work=$(mktemp -d)
+          trap 'rm -rf "$work"' EXIT
+          tarball=$(cd "$work" && npm pack --silent "axe-core@$AXE_CORE_VERSION" | tail -1)
+          actual=$(node -e 'const c = require("crypto"), fs = require("fs");
+            process.stdout.write("sha512-" + c.createHash("sha512").update(fs.readFileSync(process.argv[1])).digest("base64"))' "$work/$tarball")
+          [ "$actual" = "$AXE_CORE_INTEGRITY" ] || {
+            echo "tools: axe-core $AXE_CORE_VERSION: integrity $actual, expected $AXE_CORE_INTEGRITY" >&2; exit 1; }
+          tar -xzf "$work/$tarball" -C "$work" package/axe.min.js
+          mkdir -p "$(dirname "$axe_js")"
+          # Renamed into place last, so a half-written file is never taken as installed.
+          cp "$work/package/axe.min.js" "$axe_js.tmp" && mv "$axe_js.tmp" "$axe_js"
+        fi
+      ) || exit 1 ;;
     arm64)
       rustup target list --installed | grep -q aarch64-unknown-linux-gnu \
         || rustup target add aarch64-unknown-linux-gnu ;;
