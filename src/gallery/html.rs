@@ -27,7 +27,8 @@ nav li+li::before{content:\"/\";margin-right:.25rem;color:var(--muted)}\
 .days{display:flex;flex-wrap:wrap;gap:.5rem;padding:0;list-style:none;margin:.25rem 0 .75rem}\
 .days a{display:inline-block;min-width:2.75rem;padding:.35rem .5rem;text-align:center;border:1px solid var(--line);border-radius:6px}\
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:12px;padding:0;margin:0;list-style:none}\
-figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}\
+.grid>li{display:flex}\
+figure{flex:1;margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}\
 .frame{aspect-ratio:1;display:flex;align-items:center;justify-content:center;background:var(--bg)}\
 .frame img{max-width:100%;max-height:100%;width:auto;height:auto}\
 .placeholder{color:var(--muted);font-size:.9rem;text-align:center;padding:8px}\
