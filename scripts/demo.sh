@@ -186,6 +186,25 @@ stop_function
 start_function "$BUCKET" loopback
 show eventbridge-scheduled
 
+echo "==> the gallery (open here: the local run has no GALLERY_KMS_KEY_ID; deployed, it needs a"
+echo "    signed link from POST /gallery/links)"
+gallery="http://127.0.0.1:$LAMBDA_PORT/lambda-url/image-ingest/gallery"
+for page in "" /2026 /2026/11/24; do
+  printf '   %-70s %s\n' "$gallery$page" "$(curl -sS -o /dev/null -w '%{http_code} %{content_type}' "$gallery$page")"
+done
+tiles=$(curl -sS "$gallery/2026/11/24" | grep -o '<figure>' | wc -l)
+echo "   the day 2026/11/24 has $tiles tiles"
+[ "$tiles" -gt 5 ] || { echo "expected the demo's images on the day page" >&2; exit 1; }
+scripts/tools.sh chromium
+# New headless Chromium: waits for the page's load (the first screen's lazy images included).
+chromium_bin=$(command -v chromium)
+[ -x /usr/lib/chromium/chromium ] && chromium_bin=/usr/lib/chromium/chromium
+"$chromium_bin" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
+  --user-data-dir="$DEMO_DIR/chromium" --window-size=1280,860 --screenshot="$DEMO_DIR/gallery-2026-11-24.png" \
+  "$gallery/2026/11/24" >"$DEMO_DIR/chromium.log" 2>&1
+echo "   screenshot of the day: $DEMO_DIR/gallery-2026-11-24.png"
+echo "   open $gallery while the demo runs (DEMO_KEEP=1 keeps it running)"
+
 echo "==> what is stored in s3://$BUCKET, by date path"
 (cd "$DEMO_DIR/s3/$BUCKET" && find . -type f | sed 's|^\./||' | sort | awk -F/ '{
   path = ""; for (i = 1; i <= NF; i++) { path = path "/" $i;
@@ -198,3 +217,9 @@ out=$(invoke apigw-v2-raw-png) || true
 echo "$out" | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["statusCode"], r["body"])'
 echo "$out" | grep -q bucket_not_found || { echo "expected bucket_not_found" >&2; exit 1; }
 echo "==> demo done; logs in $DEMO_DIR/"
+if [ -n "${DEMO_KEEP:-}" ]; then
+  stop_function
+  start_function "$BUCKET" false
+  echo "==> still serving: open http://127.0.0.1:$LAMBDA_PORT/lambda-url/image-ingest/gallery (Ctrl-C stops)"
+  wait
+fi

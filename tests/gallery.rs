@@ -41,6 +41,7 @@ fn request(method: &str, path: &str, query: &str, body: Option<&str>) -> Value {
 
 /// A page: status, headers (lowercase names) and the document.
 struct Page {
+    path: String,
     status: u16,
     headers: Value,
     body: String,
@@ -57,8 +58,12 @@ impl Page {
         self.body.split(&needle).skip(1).map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&")).collect()
     }
 
+    /// The page's links within the gallery, resolved against its address, as paths.
     fn gallery_links(&self) -> Vec<String> {
-        self.attributes("href").into_iter().filter(|h| h.starts_with("/gallery")).collect()
+        let at = url::Url::parse(&format!("https://gallery.example{}", self.path)).unwrap();
+        let resolved =
+            self.attributes("href").into_iter().filter(|h| !h.starts_with("http")).map(|h| at.join(&h).unwrap());
+        resolved.map(|u| format!("{}{}", u.path(), u.query().map(|q| format!("?{q}")).unwrap_or_default())).collect()
     }
 
     fn tiles(&self) -> usize {
@@ -69,6 +74,7 @@ impl Page {
 async fn get(app: &App, path: &str, query: &str) -> Page {
     let response = invoke(app, request("GET", path, query, None)).await.unwrap();
     Page {
+        path: path.to_owned(),
         status: response["statusCode"].as_u64().unwrap() as u16,
         headers: response["headers"].clone(),
         body: response["body"].as_str().unwrap_or_default().to_owned(),
@@ -246,7 +252,10 @@ async fn the_tree_goes_newest_first_and_one_level_down_each_time() {
     v1["isBase64Encoded"] = json!(false);
     let staged = invoke(&app, v1).await.unwrap();
     assert_eq!(staged["statusCode"], 200);
-    assert!(staged["body"].as_str().unwrap().contains("href=\"/prod/gallery/2026/11/24\""));
+    assert!(
+        staged["body"].as_str().unwrap().contains("href=\"../../gallery/2026/11/24\""),
+        "relative to /prod/gallery/2026/11"
+    );
 }
 
 #[tokio::test]
@@ -388,4 +397,19 @@ async fn signed_links_open_the_gallery_and_nothing_else_does() {
         }
     }
     assert_eq!(proxy.requests()[before..], [] as [String; 0], "a refused link reaches no store");
+}
+
+#[tokio::test]
+async fn the_sample_events_open_the_gallery() {
+    let server = S3Server::start().await;
+    let app = server.app(&ON);
+    store(&app, vec![item("photo.jpg", &photo(800, 600, ImageFormat::Jpeg), POSTED)]).await;
+    let response = invoke(&app, fixture("apigw-v2-gallery-day.json")).await.unwrap();
+    assert_eq!(response["statusCode"], 200, "{response}");
+    assert_eq!(response["body"].as_str().unwrap().matches("<figure>").count(), 1);
+    let (status, link) = invoke_api(&app, fixture("apigw-v2-gallery-links.json")).await;
+    assert_eq!(
+        (status, link["url"].as_str()),
+        (200, Some("https://abc123.execute-api.eu-west-1.amazonaws.com/gallery"))
+    );
 }

@@ -67,7 +67,9 @@ impl Place {
 /// A request for a page: where, which page of a day, and the link's grant as given.
 #[derive(Debug, Clone, Default)]
 pub struct PageRequest {
-    /// The path before `/gallery` (a stage or a custom domain's base path), for links.
+    /// What the page's links put before `gallery`: `../` per level the page is below the
+    /// folder holding `gallery`, so links are relative and work under any stage, base path
+    /// or local emulator's prefix.
     pub base: String,
     /// `expires` as given.
     pub expires: Option<String>,
@@ -179,7 +181,8 @@ impl Gallery {
         }
     }
 
-    /// A link to the first page valid for `ttl_secs` (default 12 hours, at most 7 days).
+    /// A link to the first page valid for `ttl_secs` (default 12 hours, at most 7 days);
+    /// `base` is the path before `gallery`, ending in `/`.
     pub async fn link(&self, ttl_secs: Option<u64>, origin: &str, base: &str, now: DateTime<Utc>) -> Result<Link> {
         let ttl = ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
         if !(1..=MAX_TTL_SECS).contains(&ttl) {
@@ -438,9 +441,9 @@ fn browser_shows(mime: &str) -> bool {
     )
 }
 
-/// `{base}/gallery[/segments][?next_token=…][&expires=…&signature=…]`.
+/// `{base}gallery[/segments][?next_token=…][&expires=…&signature=…]`.
 fn href(base: &str, segments: &[&str], grant: Option<&Grant>, next_token: Option<&str>) -> String {
-    let mut url = format!("{base}/gallery");
+    let mut url = format!("{base}gallery");
     for segment in segments {
         url.push('/');
         url.push_str(segment);
@@ -536,15 +539,11 @@ mod tests {
     #[test]
     fn links_carry_the_grant_and_the_token() {
         let grant = Grant { expires: 9, signature: "c2ln".into() };
-        assert_eq!(href("", &[], None, None), "/gallery");
-        assert_eq!(
-            href("/Prod", &["2026", "11"], Some(&grant), None),
-            "/Prod/gallery/2026/11?expires=9&signature=c2ln"
-        );
-        assert_eq!(
-            href("", &["2026"], Some(&grant), Some("dA")),
-            "/gallery/2026?next_token=dA&expires=9&signature=c2ln"
-        );
+        assert_eq!(href("", &[], None, None), "gallery");
+        let staged = href("/Prod/", &["2026", "11"], Some(&grant), None);
+        assert_eq!(staged, "/Prod/gallery/2026/11?expires=9&signature=c2ln");
+        let paged = href("../", &["2026"], Some(&grant), Some("dA"));
+        assert_eq!(paged, "../gallery/2026?next_token=dA&expires=9&signature=c2ln");
         assert_eq!(origin("http://127.0.0.1:9090/pics/a.jpg?X-Amz=1"), "http://127.0.0.1:9090");
         assert_eq!(origin("https://pics.s3.eu-west-1.amazonaws.com/a"), "https://pics.s3.eu-west-1.amazonaws.com");
     }

@@ -235,7 +235,7 @@ fn parse_upload(body: Option<&str>, is_base64: bool) -> Result<UploadRequest> {
 async fn gallery_page(app: &App, place: Option<&Place>, request: &HttpRequest) -> HttpResponse {
     let get = |name: &str| request.query.first(name).map(str::to_owned);
     let page_request = PageRequest {
-        base: gallery_base(&request.full_path),
+        base: "../".repeat(levels_below_gallery(&request.path)),
         expires: get("expires"),
         signature: get("signature"),
         next_token: get("next_token"),
@@ -263,11 +263,19 @@ async fn gallery_page(app: &App, place: Option<&Place>, request: &HttpRequest) -
     HttpResponse { status, headers, body: ResponseBody::Html(page.body) }
 }
 
-/// What comes before `/gallery` in the address the client used: a stage, a base path.
+/// What comes before `gallery` in the address the client used, ending in `/`: `/`, or a
+/// stage or base path such as `/prod/`.
 fn gallery_base(full_path: &str) -> String {
     let segments: Vec<&str> = full_path.split('/').filter(|s| !s.is_empty()).collect();
     let before = segments.iter().position(|s| *s == "gallery").unwrap_or(0);
-    segments[..before].iter().map(|s| format!("/{s}")).collect()
+    segments[..before].iter().map(|s| format!("/{s}")).chain(["/".to_owned()]).collect()
+}
+
+/// How many folders deep a page is below the one holding `gallery` (`/gallery` 0,
+/// `/gallery/2026/11` 2, `/gallery/` 1), so that its relative links reach `gallery` again.
+fn levels_below_gallery(path: &str) -> usize {
+    let parts: Vec<&str> = path.split('/').collect();
+    parts.iter().position(|s| *s == "gallery").map_or(0, |at| parts.len() - 1 - at)
 }
 
 /// `scheme://host` the client reached: its Host header, over HTTPS unless it is loopback
@@ -441,6 +449,17 @@ fn epoch_millis(value: i64) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gallery_links_are_relative_to_the_page() {
+        for (path, levels) in
+            [("/gallery", 0), ("/gallery/", 1), ("/x/gallery/2026/11", 2), ("/gallery-x/gallery/2026", 1)]
+        {
+            assert_eq!(levels_below_gallery(path), levels, "{path}");
+        }
+        assert_eq!(gallery_base("/prod/gallery/links"), "/prod/");
+        assert_eq!(gallery_base("/gallery/links"), "/");
+    }
 
     #[test]
     fn routes_ignore_stage_and_base_path() {
