@@ -199,10 +199,12 @@ scripts/tools.sh chromium
 # New headless Chromium: waits for the page's load (the first screen's lazy images included).
 chromium_bin=$(command -v chromium)
 [ -x /usr/lib/chromium/chromium ] && chromium_bin=/usr/lib/chromium/chromium
-"$chromium_bin" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
-  --user-data-dir="$DEMO_DIR/chromium" --window-size=1280,860 --screenshot="$DEMO_DIR/gallery-2026-11-24.png" \
-  "$gallery/2026/11/24" >"$DEMO_DIR/chromium.log" 2>&1
-echo "   screenshot of the day: $DEMO_DIR/gallery-2026-11-24.png"
+for width in 390 1440; do
+  "$chromium_bin" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
+    --user-data-dir="$DEMO_DIR/chromium" --window-size="$width,900" \
+    --screenshot="$DEMO_DIR/gallery-2026-11-24-$width.png" "$gallery/2026/11/24" >>"$DEMO_DIR/chromium.log" 2>&1
+  echo "   screenshot of the day at $width px: $DEMO_DIR/gallery-2026-11-24-$width.png"
+done
 echo "   open $gallery while the demo runs (DEMO_KEEP=1 keeps it running)"
 
 echo "==> what is stored in s3://$BUCKET, by date path"
