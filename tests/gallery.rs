@@ -413,3 +413,32 @@ async fn the_sample_events_open_the_gallery() {
         (200, Some("https://abc123.execute-api.eu-west-1.amazonaws.com/gallery"))
     );
 }
+
+#[tokio::test]
+async fn a_failed_facts_lookup_costs_its_tile_the_facts_not_the_page() {
+    let server = S3Server::start().await;
+    let proxy = FaultProxy::start(&server.endpoint).await;
+    let config = config(&ON);
+    let fetcher = origin::fetcher(&config, origin::TestLookup(vec![]), true);
+    let app = App::with_fetcher(&config, &sdk_config(&proxy.endpoint, SECRET_KEY), Arc::new(fetcher));
+    let png = photo(40, 30, ImageFormat::Png);
+    let put = server.client().put_object().bucket(BUCKET).key("images/2026/11/24/203015/by-hand.png");
+    put.metadata("width", "40").metadata("height", "30").body(ByteStream::from(png)).send().await.unwrap();
+    // HeadBucket and the two listings pass; every attempt at the HEAD fails.
+    use common::faults::Fault;
+    proxy.schedule(&[
+        Fault::Pass,
+        Fault::Pass,
+        Fault::Pass,
+        Fault::InternalError,
+        Fault::InternalError,
+        Fault::InternalError,
+    ]);
+    let page = get(&app, DAY_PAGE, "").await;
+    assert_eq!((page.status, page.tiles()), (200, 1), "{}", page.body);
+    assert!(!page.body.contains("40 × 30 px"), "no facts for it this time");
+    assert!(server.markers().is_empty(), "and no marker written");
+    let again = get(&app, DAY_PAGE, "").await;
+    assert!(again.body.contains("40 × 30 px"), "the next visit looks it up: {}", again.body);
+    assert_eq!(server.markers(), ["facts/2026/11/24/203015/by-hand.png!40x30!-"]);
+}

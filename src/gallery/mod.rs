@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use futures::future::try_join_all;
+use futures::future::{join_all, try_join_all};
 
 pub use html::content_security_policy;
 pub use link::{Access, DEFAULT_TTL_SECS, Grant, MAX_TTL_SECS, sign, verify};
@@ -341,15 +341,23 @@ impl Gallery {
         }
         let missing: Vec<&ListedObject> =
             objects.iter().filter(|o| !facts.contains_key(&o.key)).take(REPAIRS_PER_PAGE).collect();
-        let repaired = try_join_all(missing.into_iter().map(|object| self.repair(object))).await?;
+        let repaired = join_all(missing.into_iter().map(|object| self.repair(object))).await;
         facts.extend(repaired.into_iter().flatten());
         Ok(facts)
     }
 
     /// The facts of an object without a marker (stored by another tool, or before a crash
     /// wrote its marker), from its metadata; the marker is written so the next visit lists it.
-    async fn repair(&self, object: &ListedObject) -> Result<Option<(String, Facts)>> {
-        let Some(description) = self.store.describe(&object.key).await? else { return Ok(None) };
+    async fn repair(&self, object: &ListedObject) -> Option<(String, Facts)> {
+        // A failed lookup costs this tile its facts, not the page.
+        let description = match self.store.describe(&object.key).await {
+            Ok(Some(description)) => description,
+            Ok(None) => return None,
+            Err(err) => {
+                tracing::warn!(key = %object.key, error = %err.report(), "facts lookup failed");
+                return None;
+            }
+        };
         let number = |name: &str| description.metadata.get(name).and_then(|v| v.parse::<u32>().ok());
         let facts = Facts { pixels: number("width").zip(number("height")), thumb: None };
         let marker = key::facts_key(&self.facts_prefix, &self.key_prefix, &object.key, &facts);
@@ -363,7 +371,7 @@ impl Gallery {
         if let Err(err) = self.store.write_if_absent(&place, Body::Whole(Blob::new(Bytes::new()))).await {
             tracing::warn!(key = %object.key, error = %err.report(), "facts marker not written back");
         }
-        Ok(Some((object.key.clone(), facts)))
+        Some((object.key.clone(), facts))
     }
 
     async fn tiles(&self, objects: &[ListedObject], mut facts: HashMap<String, Facts>) -> Result<Vec<Tile>> {
