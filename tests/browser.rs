@@ -154,15 +154,7 @@ async fn the_gallery_in_chromium_through_a_signed_link() {
 
     let moto = Moto::start().await;
     moto.create_bucket().await;
-    let kms = aws_sdk_kms::Client::new(&sdk_config(&moto.endpoint, SECRET_KEY));
-    let key = kms
-        .create_key()
-        .key_spec(aws_sdk_kms::types::KeySpec::Hmac256)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac)
-        .send()
-        .await
-        .unwrap();
-    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    let key_id = moto.hmac_key().await;
     let app = moto.app_with(&[("RENDITIONS", "320"), ("KEY_PREFIX", "images/"), ("GALLERY_KMS_KEY_ID", &key_id)]);
     stock(&moto, &app).await;
 

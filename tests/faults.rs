@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::faults::{Fault, FaultProxy};
-use common::origin::{Origin, Reply, TestLookup};
+use common::origin::{Origin, Reply};
 use common::*;
 use image_ingest::store::{Bucket, S3Store};
 use proptest::prelude::*;
@@ -168,9 +168,7 @@ async fn check(records: Vec<Record>, faults: Vec<Fault>) -> Result<(), String> {
 
 /// The function with its S3 traffic through `proxy` and its fetcher reaching the test origins.
 fn app_behind(proxy: &FaultProxy) -> image_ingest::App {
-    let config = config(&[]);
-    let fetcher = common::origin::fetcher(&config, TestLookup(vec![]), true);
-    image_ingest::App::with_fetcher(&config, &sdk_config(&proxy.endpoint, SECRET_KEY), std::sync::Arc::new(fetcher))
+    app_at(&proxy.endpoint, &[])
 }
 
 /// Serves record `i`'s bytes at `/{i}/...`.

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -130,9 +128,7 @@ async fn stock_the_day(server_client: &aws_sdk_s3::Client, app: &App) {
 async fn a_day_is_tiles_from_one_listing_with_every_name_escaped() {
     let server = S3Server::start().await;
     let proxy = FaultProxy::start(&server.endpoint).await;
-    let config = config(&ON);
-    let fetcher = origin::fetcher(&config, origin::TestLookup(vec![]), true);
-    let app = App::with_fetcher(&config, &sdk_config(&proxy.endpoint, SECRET_KEY), Arc::new(fetcher));
+    let app = app_at(&proxy.endpoint, &ON);
     stock_the_day(&server.client(), &app).await;
     let keys = server.markers();
     assert!(keys.contains(&"facts/2026/11/24/203015/photo.jpg!800x600!320=320x240".to_owned()), "{keys:?}");
@@ -320,31 +316,14 @@ async fn other_shapes_and_tokens_get_plain_error_pages() {
     }
 }
 
-/// Creates an HMAC key on moto's KMS, as the template does.
-async fn hmac_key(endpoint: &str) -> String {
-    let kms = aws_sdk_kms::Client::new(&sdk_config(endpoint, SECRET_KEY));
-    let key = kms
-        .create_key()
-        .key_spec(aws_sdk_kms::types::KeySpec::Hmac256)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac)
-        .send()
-        .await
-        .unwrap();
-    key.key_metadata().unwrap().key_id().to_owned()
-}
-
 #[tokio::test]
 async fn signed_links_open_the_gallery_and_nothing_else_does() {
     let moto = Moto::start().await;
     moto.create_bucket().await;
-    let key_id = hmac_key(&moto.endpoint).await;
+    let key_id = moto.hmac_key().await;
     let proxy = FaultProxy::start(&moto.endpoint).await;
     let vars = [("KEY_PREFIX", "images/"), ("GALLERY_KMS_KEY_ID", key_id.as_str())];
-    let environment = || {
-        let config = config(&vars);
-        let fetcher = origin::fetcher(&config, origin::TestLookup(vec![]), true);
-        App::with_fetcher(&config, &sdk_config(&proxy.endpoint, SECRET_KEY), Arc::new(fetcher))
-    };
+    let environment = || app_at(&proxy.endpoint, &vars);
     let app = environment();
     store(&app, vec![item("small.png", &photo(100, 80, ImageFormat::Png), POSTED)]).await;
 
@@ -418,9 +397,7 @@ async fn the_sample_events_open_the_gallery() {
 async fn a_failed_facts_lookup_costs_its_tile_the_facts_not_the_page() {
     let server = S3Server::start().await;
     let proxy = FaultProxy::start(&server.endpoint).await;
-    let config = config(&ON);
-    let fetcher = origin::fetcher(&config, origin::TestLookup(vec![]), true);
-    let app = App::with_fetcher(&config, &sdk_config(&proxy.endpoint, SECRET_KEY), Arc::new(fetcher));
+    let app = app_at(&proxy.endpoint, &ON);
     let png = photo(40, 30, ImageFormat::Png);
     let put = server.client().put_object().bucket(BUCKET).key("images/2026/11/24/203015/by-hand.png");
     put.metadata("width", "40").metadata("height", "30").body(ByteStream::from(png)).send().await.unwrap();

@@ -193,6 +193,14 @@ pub fn sdk_config(endpoint: &str, secret: &str) -> SdkConfig {
         .build()
 }
 
+/// The function with `vars` on top of the defaults, talking to the S3 (or proxy) at `endpoint`,
+/// with the tests' loopback-only fetcher.
+pub fn app_at(endpoint: &str, vars: &[(&str, &str)]) -> App {
+    let config = config(vars);
+    let fetcher = origin::fetcher(&config, origin::TestLookup(vec![]), true);
+    App::with_fetcher(&config, &sdk_config(endpoint, SECRET_KEY), std::sync::Arc::new(fetcher))
+}
+
 /// Config with BUCKET_NAME=pics, path style, and `vars` on top.
 pub fn config(vars: &[(&str, &str)]) -> Config {
     let mut map: HashMap<&str, &str> = HashMap::from([("BUCKET_NAME", BUCKET), ("S3_FORCE_PATH_STYLE", "true")]);

@@ -73,6 +73,19 @@ impl Moto {
             .unwrap();
     }
 
+    /// A KMS HMAC key (`HMAC_256`, `GENERATE_VERIFY_MAC`), as the template's gallery key; its id.
+    pub async fn hmac_key(&self) -> String {
+        let kms = aws_sdk_kms::Client::new(&sdk_config(&self.endpoint, SECRET_KEY));
+        let key = kms
+            .create_key()
+            .key_spec(aws_sdk_kms::types::KeySpec::Hmac256)
+            .key_usage(aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac)
+            .send()
+            .await
+            .unwrap();
+        key.key_metadata().unwrap().key_id().to_owned()
+    }
+
     /// The function on this server, with the tests' loopback-only fetcher.
     pub fn app(&self) -> App {
         self.app_with(&[])
