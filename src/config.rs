@@ -71,6 +71,10 @@ pub struct Config {
     pub rendition_format: RenditionFormat,
     /// `RENDITION_PREFIX`: where renditions go.
     pub rendition_prefix: String,
+    /// `DEDUPE`: keep each distinct content once, whatever its key.
+    pub dedupe: bool,
+    /// `INDEX_PREFIX`: where the content index lives.
+    pub index_prefix: String,
 }
 
 impl Config {
@@ -142,6 +146,19 @@ impl Config {
             let reason = format!("must not overlap UPLOAD_PREFIX {upload_prefix:?}: renditions would be promoted");
             return Err(invalid("RENDITION_PREFIX", &rendition_prefix, &reason));
         }
+        // The content index: apart from every other prefix, or its entries would be stored,
+        // promoted or rendered as images (and images taken for entries).
+        let index_prefix = get("INDEX_PREFIX").unwrap_or_else(|| "index/".into());
+        if let Err(reason) = separate_prefixes(&index_prefix, &key_prefix) {
+            return Err(invalid("INDEX_PREFIX", &index_prefix, &reason));
+        }
+        for (name, other) in [("UPLOAD_PREFIX", &upload_prefix), ("RENDITION_PREFIX", &rendition_prefix)] {
+            if index_prefix.starts_with(other.as_str()) || other.starts_with(&index_prefix) {
+                let reason = format!("must not overlap {name} {other:?}");
+                return Err(invalid("INDEX_PREFIX", &index_prefix, &reason));
+            }
+        }
+        let dedupe = flag(&get, "DEDUPE")?;
         Ok(Self {
             bucket,
             key_prefix,
@@ -170,6 +187,8 @@ impl Config {
             renditions,
             rendition_format,
             rendition_prefix,
+            dedupe,
+            index_prefix,
         })
     }
 }
@@ -289,6 +308,31 @@ mod tests {
         assert!(c.renditions.is_empty());
         assert_eq!(c.rendition_format, RenditionFormat::Webp);
         assert_eq!(c.rendition_prefix, "renditions/");
+        assert!(!c.dedupe);
+        assert_eq!(c.index_prefix, "index/");
+    }
+
+    #[test]
+    fn index_prefix_is_kept_apart_from_every_other_prefix() {
+        let c = config(&[("BUCKET_NAME", "pics"), ("DEDUPE", "true"), ("INDEX_PREFIX", "images/index/")]);
+        let c = c.unwrap();
+        assert!(c.dedupe);
+        assert_eq!(c.index_prefix, "images/index/");
+        for (prefix, key) in [
+            ("images/", "images/"),
+            ("images/2026/", "images/"),
+            ("2026/", ""),
+            ("incoming/index/", "images/"),
+            ("renditions/", "images/"),
+            ("in", "images/"),
+            ("ren", "images/"),
+        ] {
+            let vars = [("BUCKET_NAME", "pics"), ("INDEX_PREFIX", prefix), ("KEY_PREFIX", key)];
+            let err = config(&vars).map(|c| c.index_prefix).unwrap_err().to_string();
+            assert!(err.starts_with("INDEX_PREFIX has an invalid value"), "{prefix} {key}: {err}");
+        }
+        let err = config(&[("BUCKET_NAME", "pics"), ("DEDUPE", "maybe")]).unwrap_err().to_string();
+        assert!(err.contains("expected true or false"), "{err}");
     }
 
     #[test]
