@@ -258,6 +258,9 @@ impl ContentIndex for Racing {
         }
         self.inner.read_entry(entry_key).await
     }
+    async fn discard_copy(&self, key: &str, sha256_hex: &str) -> Result<()> {
+        self.inner.discard_copy(key, sha256_hex).await
+    }
     async fn write_entry(&self, entry_key: &str, key: &str, replacing: Option<&str>) -> Result<bool> {
         if self.conditional {
             return self.inner.write_entry(entry_key, key, replacing).await;

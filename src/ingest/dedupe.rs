@@ -90,7 +90,7 @@ impl Claim {
     /// The item, written at `stored.key`, lost the claim to `winner`, which holds the bytes.
     async fn lost(&self, stored: StoredObject, winner: String) -> Result<StoredObject> {
         if stored.status == Status::Created {
-            self.store.discard(&stored.key).await?;
+            self.store.discard_copy(&stored.key, &stored.sha256).await?;
         }
         Ok(duplicate(stored, winner))
     }

@@ -161,6 +161,10 @@ pub trait ContentIndex: Bucket {
     /// Writes the entry at `entry_key` naming `key`: only if there is none (`replacing` is
     /// `None`), or only over that version. `false` when another writer got there first.
     async fn write_entry(&self, entry_key: &str, key: &str, replacing: Option<&str>) -> Result<bool>;
+
+    /// Deletes the object at `key` only while it holds the bytes with `sha256_hex` (the version
+    /// looked at, and no other): the copy a writer stored before it lost the claim.
+    async fn discard_copy(&self, key: &str, sha256_hex: &str) -> Result<()>;
 }
 
 /// What the ingest core needs: writing, the staging area, and the content index with the

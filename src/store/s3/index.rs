@@ -75,4 +75,19 @@ impl ContentIndex for S3Store {
         }
         Err(self.write_error("PutObject", entry_key, err))
     }
+
+    async fn discard_copy(&self, key: &str, sha256_hex: &str) -> Result<()> {
+        let Some(head) = self.head(key, false).await? else { return Ok(()) };
+        if head.sha256.as_deref() != Some(sha256_hex) {
+            return Ok(());
+        }
+        // If-Match: only the version that holds these bytes; the role allows no other delete
+        // under KEY_PREFIX (template.yaml).
+        let request = self.client.delete_object().bucket(&self.bucket).key(key).if_match(format!("\"{}\"", head.etag));
+        match request.set_expected_bucket_owner(self.expected_owner.clone()).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if is_precondition_failed(&err) || status(&err) == Some(404) => Ok(()),
+            Err(err) => Err(self.write_error("DeleteObject", key, err)),
+        }
+    }
 }
