@@ -65,6 +65,18 @@ impl Claim {
     /// winner's key, with the object this item created deleted.
     pub(super) async fn settle(&self, stored: StoredObject) -> Result<StoredObject> {
         let mut found = self.look(&stored.sha256).await?;
+        // An entry that named this key before the write: other items may have found these bytes
+        // here since, and answered with this key, so the object is never deleted (see lost).
+        let named_here = matches!(&found, Found::Ours(entry) if entry.key == stored.key);
+        // The write created the bytes, so the entry was stale when read, and another writer
+        // may be taking it over: it is claimed again, over the version read, so that only one
+        // of them wins.
+        if let Found::Ours(entry) = &found
+            && named_here
+            && stored.status == Status::Created
+        {
+            found = Found::Stale(entry.clone());
+        }
         for _ in 0..CLAIM_TRIES {
             let replacing = match &found {
                 Found::Ours(entry) if entry.key == stored.key => return Ok(stored),
@@ -73,7 +85,7 @@ impl Claim {
                     found = self.refresh(&stored.sha256, &stored.key).await?;
                     continue;
                 }
-                Found::Elsewhere(winner) => return self.lost(stored, winner.clone()).await,
+                Found::Elsewhere(winner) => return self.lost(stored, winner.clone(), named_here).await,
                 Found::Absent => None,
                 Found::Stale(entry) => Some(entry.version.as_str()),
             };
@@ -87,9 +99,11 @@ impl Claim {
         Err(IngestError::storage(format!("the index entry for {} kept changing; try again", stored.sha256)))
     }
 
-    /// The item, written at `stored.key`, lost the claim to `winner`, which holds the bytes.
-    async fn lost(&self, stored: StoredObject, winner: String) -> Result<StoredObject> {
-        if stored.status == Status::Created {
+    /// The item, written at `stored.key`, lost the claim to `winner`, which holds the bytes:
+    /// the object it created goes, unless the entry named its key (then other items may have
+    /// been answered with it, and it stays, an extra copy: see docs/duplicates.md).
+    async fn lost(&self, stored: StoredObject, winner: String, named_here: bool) -> Result<StoredObject> {
+        if stored.status == Status::Created && !named_here {
             self.store.discard_copy(&stored.key, &stored.sha256).await?;
         }
         Ok(duplicate(stored, winner))
