@@ -2,7 +2,9 @@
 //!
 //! `local-s3 --root DIR [--port 9090] [--bucket NAME]... [--access-key K --secret-key S]`
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -57,9 +59,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
     println!("local-s3 serving {} on http://{}", options.root.display(), listener.local_addr()?);
     let http = ConnBuilder::new(TokioExecutor::new());
+    let locks = KeyLocks::default();
     loop {
         let (socket, _) = listener.accept().await?;
         socket.set_nodelay(true)?;
-        tokio::spawn(http.serve_connection(TokioIo::new(socket), service.clone()).into_owned());
+        let (service, locks) = (service.clone(), locks.clone());
+        let serve = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            let (service, lock) = (service.clone(), locks.for_conditional(&request));
+            async move {
+                let _held = match lock {
+                    Some(lock) => Some(lock.lock_owned().await),
+                    None => None,
+                };
+                hyper::service::Service::call(&service, request).await
+            }
+        });
+        tokio::spawn(http.serve_connection(TokioIo::new(socket), serve).into_owned());
+    }
+}
+
+/// One lock per key, held across a conditional write (PutObject or CopyObject with
+/// `If-None-Match`/`If-Match`, CompleteMultipartUpload). s3s-fs 0.14 checks the condition and
+/// then writes, so two racing writers could both pass; S3 decides them one at a time.
+#[derive(Clone, Default)]
+struct KeyLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl KeyLocks {
+    fn for_conditional<B>(&self, request: &http::Request<B>) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        let headers = request.headers();
+        let conditional = request.method() == http::Method::PUT
+            && (headers.contains_key("if-none-match") || headers.contains_key("if-match"));
+        let completes = request.method() == http::Method::POST
+            && request.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("uploadId=")));
+        if !(conditional || completes) {
+            return None;
+        }
+        let mut locks = self.0.lock().unwrap();
+        Some(locks.entry(request.uri().path().to_owned()).or_default().clone())
     }
 }
