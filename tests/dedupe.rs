@@ -608,6 +608,28 @@ async fn with_strip_location_the_index_holds_the_stored_bytes_digest() {
             "{name}"
         );
     }
+    // A staged upload of the original, stripped on the way: found a duplicate before it is
+    // read a second time and uploaded.
+    let staged = "incoming/2026/11/25/101500/upload.jpg";
+    server
+        .client()
+        .put_object()
+        .bucket(BUCKET)
+        .key(staged)
+        .body(ByteStream::from(original.clone()))
+        .send()
+        .await
+        .unwrap();
+    let mut notice = fixture("s3-object-created.json");
+    notice["Records"][0]["s3"]["bucket"]["name"] = json!(BUCKET);
+    notice["Records"][0]["s3"]["object"]["key"] = json!(staged);
+    let from = server.request_count();
+    let answer = invoke(&app, notice).await.unwrap();
+    assert_eq!(answer["stored"][0]["status"], "duplicate", "{answer}");
+    assert_eq!(answer["stored"][0]["key"], key.as_str());
+    let requests = server.requests_since(from);
+    assert_eq!(requests.iter().filter(|r| r.starts_with("GET /pics/incoming/")).count(), 1, "read once: {requests:?}");
+    assert!(!requests.iter().any(|r| r.starts_with("PUT /pics/2026") || r.starts_with("POST")), "{requests:?}");
     assert_eq!(objects(&server), [key]);
 }
 
