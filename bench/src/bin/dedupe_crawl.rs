@@ -6,7 +6,8 @@
 //!
 //! Two instances take the batches in turn, at once (parallel invocations), each storing
 //! BATCH_CONCURRENCY items at once: repeats race inside a batch and across instances. The
-//! in-process s3s-fs holds a lock per key across conditional writes, as S3 decides them.
+//! in-process s3s-fs serves the requests on one key one at a time, as S3 decides conditional
+//! writes.
 //!
 //! Settings (environment): BENCH_DEDUPE_URLS (1000), BENCH_DEDUPE_REPEATS (30, percent),
 //! BENCH_BACKFILL_BATCH (100), BENCH_PROFILE (`release`), BENCH_OUT (folder for

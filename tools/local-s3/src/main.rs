@@ -65,7 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         socket.set_nodelay(true)?;
         let (service, locks) = (service.clone(), locks.clone());
         let serve = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-            let (service, lock) = (service.clone(), locks.for_conditional(&request));
+            let (service, lock) = (service.clone(), locks.for_request(&request));
             async move {
                 let _held = match lock {
                     Some(lock) => Some(lock.lock_owned().await),
@@ -78,23 +78,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-/// One lock per key, held across a conditional write (PutObject or CopyObject with
-/// `If-None-Match`/`If-Match`, CompleteMultipartUpload). s3s-fs 0.14 checks the condition and
-/// then writes, so two racing writers could both pass; S3 decides them one at a time.
+/// One lock per key, held while each request on that key is served. s3s-fs 0.14 checks a
+/// write's condition and then writes, and writes an object's body and its checksum and
+/// metadata separately: two conditional writers could both pass, and a read during a write
+/// could pair one writer's body with another's checksum. S3 serves each request on a key
+/// atomically and decides conditional writes one at a time; so does this.
 #[derive(Clone, Default)]
 struct KeyLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
 
 impl KeyLocks {
-    fn for_conditional<B>(&self, request: &http::Request<B>) -> Option<Arc<tokio::sync::Mutex<()>>> {
-        let headers = request.headers();
-        let conditional = request.method() == http::Method::PUT
-            && (headers.contains_key("if-none-match") || headers.contains_key("if-match"));
-        let completes = request.method() == http::Method::POST
-            && request.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("uploadId=")));
-        if !(conditional || completes) {
+    fn for_request<B>(&self, request: &http::Request<B>) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        let path = request.uri().path();
+        // `/bucket/key`: requests on the bucket itself (HeadBucket, listings) need none.
+        let on_object = path.trim_start_matches('/').split_once('/').is_some_and(|(_, key)| !key.is_empty());
+        if !on_object {
             return None;
         }
         let mut locks = self.0.lock().unwrap();
-        Some(locks.entry(request.uri().path().to_owned()).or_default().clone())
+        Some(locks.entry(path.to_owned()).or_default().clone())
     }
 }
