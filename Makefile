@@ -146,6 +146,7 @@ bench-url:
 bench-backfill:
 	cargo build --release -p image-ingest -p bench
 	env $$(bench/setup.sh) BENCH_OUT=bench $(TARGET_DIR)/release/backfill
+	BENCH_OUT=bench $(TARGET_DIR)/release/dedupe-crawl
 
 # sharp's benchmark task (a 2725x2225 JPEG photo to 720x588, Lanczos, JPEG quality 80), then WebP
 # at 720 and at 320 px, by the function's rendition code, sharp (npm) and Pillow (PyPI), each

@@ -77,6 +77,10 @@ pub struct Config {
     /// `GALLERY_KMS_KEY_ID`: the HMAC key gallery links are signed with; unset, the gallery
     /// is open to whoever reaches its routes.
     pub gallery_kms_key_id: Option<String>,
+    /// `DEDUPE`: keep each distinct content once, whatever its key.
+    pub dedupe: bool,
+    /// `INDEX_PREFIX`: where the content index lives.
+    pub index_prefix: String,
 }
 
 impl Config {
@@ -157,6 +161,20 @@ impl Config {
                 return Err(invalid("FACTS_PREFIX", &facts_prefix, &format!("must not overlap {name} {other:?}")));
             }
         }
+        // The content index: apart from every other prefix, or its entries would be stored,
+        // promoted or rendered as images (and images taken for entries).
+        let index_prefix = get("INDEX_PREFIX").unwrap_or_else(|| "index/".into());
+        if let Err(reason) = separate_prefixes(&index_prefix, &key_prefix) {
+            return Err(invalid("INDEX_PREFIX", &index_prefix, &reason));
+        }
+        let others = [("UPLOAD_PREFIX", &upload_prefix), ("RENDITION_PREFIX", &rendition_prefix), ("FACTS_PREFIX", &facts_prefix)];
+        for (name, other) in others {
+            if index_prefix.starts_with(other.as_str()) || other.starts_with(&index_prefix) {
+                let reason = format!("must not overlap {name} {other:?}");
+                return Err(invalid("INDEX_PREFIX", &index_prefix, &reason));
+            }
+        }
+        let dedupe = flag(&get, "DEDUPE")?;
         Ok(Self {
             bucket,
             key_prefix,
@@ -187,6 +205,8 @@ impl Config {
             rendition_prefix,
             facts_prefix,
             gallery_kms_key_id: get("GALLERY_KMS_KEY_ID"),
+            dedupe,
+            index_prefix,
         })
     }
 }
@@ -308,6 +328,8 @@ mod tests {
         assert_eq!(c.rendition_prefix, "renditions/");
         assert_eq!(c.facts_prefix, "facts/");
         assert_eq!(c.gallery_kms_key_id, None);
+        assert!(!c.dedupe);
+        assert_eq!(c.index_prefix, "index/");
     }
 
     #[test]
@@ -319,6 +341,30 @@ mod tests {
         let c = config(&[("BUCKET_NAME", "pics"), ("FACTS_PREFIX", "gallery/"), ("GALLERY_KMS_KEY_ID", "alias/g")]);
         let c = c.unwrap();
         assert_eq!((c.facts_prefix.as_str(), c.gallery_kms_key_id.as_deref()), ("gallery/", Some("alias/g")));
+    }
+
+    #[test]
+    fn index_prefix_is_kept_apart_from_every_other_prefix() {
+        let c = config(&[("BUCKET_NAME", "pics"), ("DEDUPE", "true"), ("INDEX_PREFIX", "images/index/")]);
+        let c = c.unwrap();
+        assert!(c.dedupe);
+        assert_eq!(c.index_prefix, "images/index/");
+        for (prefix, key) in [
+            ("images/", "images/"),
+            ("images/2026/", "images/"),
+            ("2026/", ""),
+            ("incoming/index/", "images/"),
+            ("renditions/", "images/"),
+            ("in", "images/"),
+            ("ren", "images/"),
+            ("facts/index/", "images/"),
+        ] {
+            let vars = [("BUCKET_NAME", "pics"), ("INDEX_PREFIX", prefix), ("KEY_PREFIX", key)];
+            let err = config(&vars).map(|c| c.index_prefix).unwrap_err().to_string();
+            assert!(err.starts_with("INDEX_PREFIX has an invalid value"), "{prefix} {key}: {err}");
+        }
+        let err = config(&[("BUCKET_NAME", "pics"), ("DEDUPE", "maybe")]).unwrap_err().to_string();
+        assert!(err.contains("expected true or false"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{Ingestor, StoredObject};
+use super::{Ingestor, Status, StoredObject};
 use crate::body::{Blob, Body};
 use crate::error::Result;
 use crate::key::{self, Facts, THUMB_MIN_EDGE, Thumb};
@@ -14,7 +14,11 @@ impl Ingestor {
     /// Writes what follows a stored original: its renditions, then its facts marker. The
     /// marker comes last so that it never names a rendition that is not there; a redelivery
     /// writes whichever is missing.
+    /// A duplicate (`DEDUPE`) stored nothing, so it gets neither.
     pub(super) async fn finish(&self, stored: StoredObject, outcome: Option<Outcome>) -> Result<StoredObject> {
+        if stored.status == Status::Duplicate {
+            return Ok(stored);
+        }
         let stored = self.add_renditions(stored, outcome).await?;
         let facts = self.facts(&stored);
         let marker = key::facts_key(&self.rules.facts_prefix, &self.rules.key_prefix, &stored.key, &facts);

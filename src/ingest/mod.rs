@@ -4,6 +4,7 @@
 //! written by the store, which answers whether the key was free.
 
 mod facts;
+mod dedupe;
 mod inspect;
 mod render;
 mod rerender;
@@ -101,7 +102,8 @@ pub struct Batch {
     pub deadline: Deadline,
 }
 
-/// Whether the object was written now or was already there with the same bytes.
+/// Whether the object was written now, was already there with the same bytes, or is held
+/// under another key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -109,6 +111,9 @@ pub enum Status {
     Created,
     /// The same bytes were already stored under this key.
     Existing,
+    /// With `DEDUPE`, the same bytes are stored under another key (the entry's `key`); nothing
+    /// was stored for this item.
+    Duplicate,
 }
 
 /// One stored object, as the responses report it.
@@ -124,7 +129,7 @@ pub struct StoredObject {
     pub content_type: String,
     /// Hex sha256 of the bytes.
     pub sha256: String,
-    /// Created now or already there.
+    /// Created now, already there, or a duplicate of the object at `key`.
     pub status: Status,
     /// Pixel width from the image's header; absent for types without one (SVG).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -172,6 +177,8 @@ pub struct Rules {
     pub renditions: Option<RenditionRules>,
     /// Where the gallery's facts markers go.
     pub facts_prefix: String,
+    /// `INDEX_PREFIX` with `DEDUPE=true`: each content is stored once.
+    pub index_prefix: Option<String>,
 }
 
 impl From<&Config> for Rules {
@@ -188,6 +195,7 @@ impl From<&Config> for Rules {
                 prefix: c.rendition_prefix.clone(),
             }),
             facts_prefix: c.facts_prefix.clone(),
+            index_prefix: c.dedupe.then(|| c.index_prefix.clone()),
         }
     }
 }
@@ -394,7 +402,8 @@ impl Ingestor {
     }
 
     /// Writes `body` under `name`; when the key holds other bytes, writes them again from
-    /// `origin` under the name with their digest (`{stem}-{sha8}.{ext}`).
+    /// `origin` under the name with their digest (`{stem}-{sha8}.{ext}`). With `DEDUPE`, bytes
+    /// already stored under another key are not written: the answer is a `duplicate`.
     async fn write(
         &self,
         target: &Target,
@@ -403,10 +412,38 @@ impl Ingestor {
         body: Body,
         origin: Origin,
     ) -> Result<StoredObject> {
+        let claim = self.claim(target, sniffed, name);
+        self.write_claimed(target, sniffed, name, body, origin, claim.as_ref()).await
+    }
+
+    /// The item's dealings with the content index, with `DEDUPE`.
+    fn claim(&self, target: &Target, sniffed: &Sniffed, name: &str) -> Option<dedupe::Claim> {
+        let prefix = self.rules.index_prefix.as_deref()?;
+        Some(dedupe::Claim::new(self.store.clone(), prefix, self.place(target, sniffed, name).key))
+    }
+
+    /// [`Ingestor::write`], with the item's claim on the index when there is one.
+    async fn write_claimed(
+        &self,
+        target: &Target,
+        sniffed: &Sniffed,
+        name: &str,
+        body: Body,
+        origin: Origin,
+        claim: Option<&dedupe::Claim>,
+    ) -> Result<StoredObject> {
         let place = self.place(target, sniffed, name);
-        let written = self.put(&place, body).await?;
+        let written = self.put_gated(&place, body, claim).await?;
+        if written.outcome == WriteOutcome::Declined {
+            let holder = match claim {
+                Some(claim) => claim.elsewhere(&written.sha256_hex).await?,
+                None => None,
+            };
+            let holder = holder.ok_or_else(|| IngestError::storage("a write was declined with no key holding it"))?;
+            return Ok(dedupe::duplicate(self.stored(target, place, written), holder));
+        }
         if written.outcome != WriteOutcome::Occupied {
-            return Ok(self.stored(target, place, written));
+            return self.indexed(claim, self.stored(target, place, written)).await;
         }
         let moved = self.place(target, sniffed, &key::collision_name(name, &written.sha256_hex));
         let again = match origin {
@@ -418,13 +455,28 @@ impl Ingestor {
         let written = self.put(&moved, again).await?;
         match written.outcome {
             WriteOutcome::Occupied => Err(both_taken(&moved.key)),
-            _ => Ok(self.stored(target, moved, written)),
+            _ => self.indexed(claim, self.stored(target, moved, written)).await,
+        }
+    }
+
+    /// A stored item as the content index leaves it (see [`dedupe::Claim::settle`]).
+    async fn indexed(&self, claim: Option<&dedupe::Claim>, stored: StoredObject) -> Result<StoredObject> {
+        match claim {
+            Some(claim) => claim.settle(stored).await,
+            None => Ok(stored),
         }
     }
 
     async fn put(&self, place: &Placement, body: Body) -> Result<Written> {
+        self.put_gated(place, body, None).await
+    }
+
+    async fn put_gated(&self, place: &Placement, body: Body, gate: Option<&dedupe::Claim>) -> Result<Written> {
         let started = Instant::now();
-        let written = self.store.write_if_absent(place, body).await;
+        let written = match gate {
+            Some(gate) => self.store.write_if_admitted(place, body, gate).await,
+            None => self.store.write_if_absent(place, body).await,
+        };
         Record::plain().millis("S3Latency", started.elapsed()).emit();
         written
     }
@@ -441,7 +493,11 @@ impl Ingestor {
     }
 
     fn stored(&self, target: &Target, place: Placement, written: Written) -> StoredObject {
-        let status = if written.outcome == WriteOutcome::Created { Status::Created } else { Status::Existing };
+        let status = match written.outcome {
+            WriteOutcome::Created => Status::Created,
+            WriteOutcome::Declined => Status::Duplicate,
+            WriteOutcome::Existing | WriteOutcome::Occupied => Status::Existing,
+        };
         StoredObject {
             key: place.key,
             bucket: self.store.bucket().to_owned(),
@@ -554,6 +610,7 @@ fn log_outcome(index: usize, source: Source, result: &Result<StoredObject>, star
             Record::by("Source", source.as_str())
                 .and_in_total()
                 .count("ObjectsStored", u64::from(o.status == Status::Created))
+                .count("Duplicates", u64::from(o.status == Status::Duplicate))
                 .bytes("BytesStored", written)
                 .emit();
         }

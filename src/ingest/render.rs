@@ -11,7 +11,7 @@ use futures::StreamExt;
 use futures::stream;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::{Ingestor, RenditionEntry, StoredObject};
+use super::{Ingestor, RenditionEntry, Status, StoredObject};
 use crate::body::{Blob, Body, ByteStream};
 use crate::content::SVG_TYPE;
 use crate::error::{IngestError, Result};
@@ -191,6 +191,10 @@ impl Ingestor {
         mut stored: StoredObject,
         outcome: Option<Outcome>,
     ) -> Result<StoredObject> {
+        // A duplicate's bytes are another key's: their renditions (and marks) are that key's.
+        if stored.status == Status::Duplicate {
+            return Ok(stored);
+        }
         let (Some(rules), Some(outcome)) = (&self.rules.renditions, outcome) else { return Ok(stored) };
         let made = match outcome {
             Outcome::Rendered(rendered) => rendered.renditions,

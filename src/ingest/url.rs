@@ -4,12 +4,12 @@
 use percent_encoding::percent_decode_str;
 use url::Url;
 
-use super::{Ingestor, Origin, StoredObject, Target, check_size, dhash, outcome};
+use super::{Ingestor, Origin, StoredObject, Target, check_size, dedupe, dhash, outcome};
 use crate::body::{Body, digest, limited, read_head, verified};
 use crate::error::{IngestError, Result};
 use crate::key;
 use crate::metrics::Record;
-use crate::store::{PART_SIZE, Trailer};
+use crate::store::{PART_SIZE, Trailer, WriteOutcome, Written};
 
 impl Ingestor {
     pub(super) async fn store_url(&self, url: Url, target: Target) -> Result<StoredObject> {
@@ -43,12 +43,24 @@ impl Ingestor {
             None => {
                 // The name is the digest, known only at the end: hash (and render) once, then write.
                 let (body, pending) = self.tap(sniffed.mime, body, None);
-                let (sha256_hex, _) = digest(body).await?;
+                let (sha256_hex, size) = digest(body).await?;
                 let outcome = outcome(pending).await?;
                 let target = Target { image: target.image.with_dhash(dhash(&outcome)), ..target };
                 let name = key::file_name(None, &sniffed, &sha256_hex);
+                // With DEDUPE, bytes stored elsewhere are not fetched again.
+                let claim = self.claim(&target, &sniffed, &name);
+                if let Some(claim) = &claim
+                    && let Some(holder) = claim.elsewhere(&sha256_hex).await?
+                {
+                    let written = Written { outcome: WriteOutcome::Declined, sha256_hex, size };
+                    return Ok(dedupe::duplicate(
+                        self.stored(&target, self.place(&target, &sniffed, &name), written),
+                        holder,
+                    ));
+                }
                 let body = self.fetch_again(&url, sniffed.mime, sha256_hex).await?;
-                let stored = self.write(&target, &sniffed, &name, body, Origin::Url(url)).await?;
+                let stored =
+                    self.write_claimed(&target, &sniffed, &name, body, Origin::Url(url), claim.as_ref()).await?;
                 self.finish(stored, outcome).await
             }
         }

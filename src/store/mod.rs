@@ -70,6 +70,9 @@ pub enum WriteOutcome {
     Existing,
     /// The key holds other bytes; nothing was written.
     Occupied,
+    /// The [`Gate`] turned the bytes away once their digest was known; nothing was written
+    /// (a stream's upload was aborted).
+    Declined,
 }
 
 /// The answer of a write, with the digest and size of the bytes the store saw.
@@ -103,6 +106,11 @@ pub trait ObjectWriter: Bucket {
     /// copied inside the bucket.
     async fn write_if_absent(&self, place: &Placement, body: Body) -> Result<Written>;
 
+    /// Like [`ObjectWriter::write_if_absent`], asking `gate` once the body's digest is known and
+    /// before anything is stored (for a stream: after its last byte, before the upload is
+    /// completed); a refusal stores nothing and answers [`WriteOutcome::Declined`].
+    async fn write_if_admitted(&self, place: &Placement, body: Body, gate: &dyn Gate) -> Result<Written>;
+
     /// Waits, at most `limit`, for the clean-ups of writes abandoned midway (a write whose
     /// future was dropped at a deadline) so that nothing is left behind when the invocation ends.
     async fn settle(&self, limit: Duration);
@@ -128,10 +136,42 @@ pub trait Staging: Bucket {
     async fn discard(&self, key: &str) -> Result<()>;
 }
 
-/// What the ingest core needs: writing, and the staging area.
-pub trait IngestStore: ObjectWriter + Staging {}
+/// Decides, from a body's digest, whether it is written at all.
+#[async_trait]
+pub trait Gate: Send + Sync {
+    /// `false` turns the bytes with this digest away.
+    async fn admit(&self, sha256_hex: &str) -> Result<bool>;
+}
 
-impl<T: ObjectWriter + Staging> IngestStore for T {}
+/// One entry of the content index, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The key it names; empty when the entry could not be read as one (it is then replaced).
+    pub key: String,
+    /// The version read (S3's ETag), which a replacement must match.
+    pub version: String,
+}
+
+/// The content index's entries: small objects, each naming the key that holds some bytes.
+#[async_trait]
+pub trait ContentIndex: Bucket {
+    /// The entry at `entry_key`, `None` if there is none.
+    async fn read_entry(&self, entry_key: &str) -> Result<Option<IndexEntry>>;
+
+    /// Writes the entry at `entry_key` naming `key`: only if there is none (`replacing` is
+    /// `None`), or only over that version. `false` when another writer got there first.
+    async fn write_entry(&self, entry_key: &str, key: &str, replacing: Option<&str>) -> Result<bool>;
+
+    /// Deletes the object at `key` only while it holds the bytes with `sha256_hex` (the version
+    /// looked at, and no other): the copy a writer stored before it lost the claim.
+    async fn discard_copy(&self, key: &str, sha256_hex: &str) -> Result<()>;
+}
+
+/// What the ingest core needs: writing, the staging area, and the content index with the
+/// look at the key an entry names.
+pub trait IngestStore: ObjectWriter + Staging + ContentIndex + ObjectLookup {}
+
+impl<T: ObjectWriter + Staging + ContentIndex + ObjectLookup> IngestStore for T {}
 
 /// What tells one stored object's bytes from another's.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,9 @@ pub enum Fault {
     NoSuchBucket,
     /// Park it until [`FaultProxy::release`], then forward it: a test acts in between.
     Hold,
+    /// Answer 409 ConditionalRequestConflict without forwarding, as S3 does to a conditional
+    /// write while another write to the key is in flight.
+    Conflict,
 }
 
 /// Where a held request waits: `arrived` is signalled when one is parked, `release` lets it go.
@@ -160,6 +163,7 @@ async fn handle(
         Fault::SlowDown => return Ok(error(503, "SlowDown")),
         Fault::InternalError => return Ok(error(500, "InternalError")),
         Fault::NoSuchBucket => return Ok(error(404, "NoSuchBucket")),
+        Fault::Conflict => return Ok(error(409, "ConditionalRequestConflict")),
         Fault::ResetBefore => return reset(),
         Fault::Latency(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         Fault::Pass | Fault::ResetAfter | Fault::Hold => {}

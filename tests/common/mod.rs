@@ -41,6 +41,8 @@ pub struct S3Server {
     /// The headers of every other PUT (PutObject, UploadPart) the server received, but for
     /// the gallery's facts markers (under `facts/`, which `tests/gallery.rs` checks).
     pub puts: Arc<Mutex<Vec<http::HeaderMap>>>,
+    /// Every request the server received, in order.
+    pub requests: Arc<Mutex<Vec<Request>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -65,12 +67,15 @@ impl S3Server {
         let seen = copies.clone();
         let puts: Arc<Mutex<Vec<http::HeaderMap>>> = Arc::default();
         let put_seen = puts.clone();
+        let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let logged = requests.clone();
+        let locks = KeyLocks::default();
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
                 let (service, objects, seen) = (service.clone(), objects.clone(), seen.clone());
-                let put_seen = put_seen.clone();
+                let (put_seen, logged, locks) = (put_seen.clone(), logged.clone(), locks.clone());
                 let conditional = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
                     let marker = request.uri().path().starts_with(&format!("/{BUCKET}/{FACTS}"));
                     if request.method() == http::Method::PUT
@@ -79,20 +84,35 @@ impl S3Server {
                     {
                         put_seen.lock().unwrap().push(request.headers().clone());
                     }
-                    let refusal = refuse_copy_onto_existing(&request, &objects, &seen);
-                    let answer = refusal.is_none().then(|| hyper::service::Service::call(&service, request));
+                    logged.lock().unwrap().push(Request::of(&request));
+                    let lock = locks.for_request(&request);
+                    let (service, objects, seen) = (service.clone(), objects.clone(), seen.clone());
                     async move {
-                        match (refusal, answer) {
-                            (Some(refusal), _) => Ok(refusal),
-                            (None, Some(answer)) => answer.await,
-                            (None, None) => unreachable!("a request is refused or served"),
+                        // Check and write in one step per key, as S3 decides conditional writes.
+                        let _held = match lock {
+                            Some(lock) => Some(lock.lock_owned().await),
+                            None => None,
+                        };
+                        match refuse_copy_onto_existing(&request, &objects, &seen) {
+                            Some(refusal) => Ok(refusal),
+                            None => hyper::service::Service::call(&service, request).await,
                         }
                     }
                 });
                 tokio::spawn(http.serve_connection(TokioIo::new(socket), conditional).into_owned());
             }
         });
-        Self { endpoint, root, copies, puts, task }
+        Self { endpoint, root, copies, puts, requests, task }
+    }
+
+    /// How many requests the server has received so far.
+    pub fn request_count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+
+    /// The requests received after the first `from`, as `METHOD path?query` lines.
+    pub fn requests_since(&self, from: usize) -> Vec<String> {
+        self.requests.lock().unwrap()[from..].iter().map(|r| r.to_string()).collect()
     }
 
     /// Multipart uploads s3s-fs still holds (it keeps them as `.upload*` files at its root).
@@ -149,10 +169,58 @@ impl S3Server {
     }
 }
 
+/// One request as the server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: http::Method,
+    /// Percent-decoded, `/bucket/key`.
+    pub path: String,
+    pub query: String,
+}
+
+impl Request {
+    fn of<B>(request: &http::Request<B>) -> Self {
+        let path = percent_encoding::percent_decode_str(request.uri().path()).decode_utf8_lossy().into_owned();
+        Self { method: request.method().clone(), path, query: request.uri().query().unwrap_or_default().to_owned() }
+    }
+}
+
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The SDK's `x-id=PutObject` and the like say nothing a count needs.
+        let query: Vec<&str> = self.query.split('&').filter(|q| !q.is_empty() && !q.starts_with("x-id=")).collect();
+        match query.is_empty() {
+            true => write!(f, "{} {}", self.method, self.path),
+            false => write!(f, "{} {}?{}", self.method, self.path, query.join("&")),
+        }
+    }
+}
+
+/// One lock per key, held while each request on that key is served. s3s-fs 0.14 checks a
+/// write's condition and then writes, and writes an object's body and its checksum and
+/// metadata separately: two conditional writers could both pass, and a read during a write
+/// could pair one writer's body with another's checksum. S3 serves each request on a key
+/// atomically and decides conditional writes one at a time; so does this.
+#[derive(Clone, Default)]
+struct KeyLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl KeyLocks {
+    fn for_request<B>(&self, request: &http::Request<B>) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        let path = request.uri().path();
+        // `/bucket/key`: requests on the bucket itself (HeadBucket, listings) need none.
+        let on_object = path.trim_start_matches('/').split_once('/').is_some_and(|(_, key)| !key.is_empty());
+        if !on_object {
+            return None;
+        }
+        let mut locks = self.0.lock().unwrap();
+        Some(locks.entry(path.to_owned()).or_default().clone())
+    }
+}
+
 /// s3s-fs 0.14 copies over an existing key whatever `If-None-Match` says, while S3 answers
 /// 412: the conditional copy is enforced here, in front of it, as S3 does.
-fn refuse_copy_onto_existing(
-    request: &http::Request<hyper::body::Incoming>,
+fn refuse_copy_onto_existing<B>(
+    request: &http::Request<B>,
     objects: &Path,
     copies: &Mutex<Vec<http::HeaderMap>>,
 ) -> Option<http::Response<s3s::Body>> {

@@ -1,6 +1,7 @@
 //! The S3 adapter: HeadBucket with its cache, conditional writes with checksums, and the
 //! checks that tell "already there" from "someone else's" and "lost answer" from "failed".
 
+mod index;
 mod multipart;
 mod read;
 
@@ -25,8 +26,8 @@ use tracing::warn;
 pub use multipart::{PART_SIZE, PARTS_IN_FLIGHT};
 
 use super::{
-    Bucket, BucketCheck, Description, Identity, ListedObject, Listing, ObjectLister, ObjectLookup, ObjectWriter,
-    Placement, Presigned, Presigner, RECHECK_AFTER, Staging, StoredBytes, WriteOutcome, Written,
+    Bucket, BucketCheck, Description, Gate, Identity, ListedObject, Listing, ObjectLister, ObjectLookup,
+    ObjectWriter, Placement, Presigned, Presigner, RECHECK_AFTER, Staging, StoredBytes, WriteOutcome, Written,
 };
 use crate::body::{Blob, Body, Staged};
 use crate::config::Config;
@@ -205,6 +206,27 @@ impl S3Store {
         Err(self.write_error(operation, &place.key, err))
     }
 
+    async fn write_gated(&self, place: &Placement, body: Body, gate: Option<&dyn Gate>) -> Result<Written> {
+        match body {
+            Body::Whole(blob) => {
+                let (sha256_hex, size) = (blob.sha256_hex().to_owned(), blob.size());
+                let outcome = match admitted(gate, &sha256_hex).await? {
+                    true => self.put_blob(place, &blob).await?,
+                    false => WriteOutcome::Declined,
+                };
+                Ok(Written { outcome, sha256_hex, size })
+            }
+            Body::Stream(stream) => self.write_stream(place, stream, gate).await,
+            Body::Staged(staged) => {
+                let outcome = match admitted(gate, &staged.sha256_hex).await? {
+                    true => self.copy_staged(place, &staged).await?,
+                    false => WriteOutcome::Declined,
+                };
+                Ok(Written { outcome, sha256_hex: staged.sha256_hex, size: staged.size })
+            }
+        }
+    }
+
     /// One conditional PutObject with the whole body and its checksum.
     async fn put_blob(&self, place: &Placement, blob: &Blob) -> Result<WriteOutcome> {
         let checksum = base64_of_hex(blob.sha256_hex());
@@ -312,17 +334,11 @@ impl Bucket for S3Store {
 #[async_trait]
 impl ObjectWriter for S3Store {
     async fn write_if_absent(&self, place: &Placement, body: Body) -> Result<Written> {
-        match body {
-            Body::Whole(blob) => {
-                let outcome = self.put_blob(place, &blob).await?;
-                Ok(Written { outcome, sha256_hex: blob.sha256_hex().to_owned(), size: blob.size() })
-            }
-            Body::Stream(stream) => self.write_stream(place, stream).await,
-            Body::Staged(staged) => {
-                let outcome = self.copy_staged(place, &staged).await?;
-                Ok(Written { outcome, sha256_hex: staged.sha256_hex, size: staged.size })
-            }
-        }
+        self.write_gated(place, body, None).await
+    }
+
+    async fn write_if_admitted(&self, place: &Placement, body: Body, gate: &dyn Gate) -> Result<Written> {
+        self.write_gated(place, body, Some(gate)).await
     }
 
     async fn settle(&self, limit: Duration) {
@@ -507,6 +523,14 @@ where
             }
             other => return other,
         }
+    }
+}
+
+/// Whether `gate` (if any) lets the bytes with this digest be written.
+async fn admitted(gate: Option<&dyn Gate>, sha256_hex: &str) -> Result<bool> {
+    match gate {
+        Some(gate) => gate.admit(sha256_hex).await,
+        None => Ok(true),
     }
 }
 

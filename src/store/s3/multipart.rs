@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tracing::warn;
 
-use super::{Cleanups, S3Store, retry_conflicts, sdk_error};
+use super::{Cleanups, S3Store, admitted, retry_conflicts, sdk_error};
 use crate::body::{Blob, ByteStream, extend_capped};
 use crate::error::{IngestError, Result};
-use crate::store::{Placement, WriteOutcome, Written};
+use crate::store::{Gate, Placement, WriteOutcome, Written};
 
 /// Bodies up to this size go in one PutObject; larger ones in parts of this size.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -32,13 +32,22 @@ struct UploadedPart {
 
 impl S3Store {
     /// Writes a stream: one PutObject when it ends within the first part, else a multipart
-    /// upload completed with `If-None-Match: *`.
-    pub(super) async fn write_stream(&self, place: &Placement, body: ByteStream) -> Result<Written> {
+    /// upload completed with `If-None-Match: *`. `gate` is asked at the end, before the write
+    /// or the completion; turned away, the upload is aborted.
+    pub(super) async fn write_stream(
+        &self,
+        place: &Placement,
+        body: ByteStream,
+        gate: Option<&dyn Gate>,
+    ) -> Result<Written> {
         let mut reader = PartReader::new(body);
         let first = reader.next_part().await?.unwrap_or_default();
         if first.len() < PART_SIZE {
             let blob = Blob::new(first);
-            let outcome = self.put_blob(place, &blob).await?;
+            let outcome = match admitted(gate, blob.sha256_hex()).await? {
+                true => self.put_blob(place, &blob).await?,
+                false => WriteOutcome::Declined,
+            };
             return Ok(Written { outcome, sha256_hex: blob.sha256_hex().to_owned(), size: blob.size() });
         }
         let mut upload = self.start_upload(place).await?;
@@ -50,7 +59,10 @@ impl S3Store {
             }
             let parts = upload.finish_parts().await?;
             let (sha256_hex, size) = reader.digest();
-            let outcome = self.complete(place, &upload, &parts, &sha256_hex).await?;
+            let outcome = match admitted(gate, &sha256_hex).await? {
+                true => self.complete(place, &upload, &parts, &sha256_hex).await?,
+                false => WriteOutcome::Declined, // aborted below: no object, no parts
+            };
             Ok(Written { outcome, sha256_hex, size })
         }
         .await;
