@@ -72,8 +72,8 @@ pub struct Config {
     /// `RENDITION_PREFIX`: where renditions go.
     pub rendition_prefix: String,
     /// `FACTS_PREFIX`: where the gallery's facts markers go (one empty object per original,
-    /// its facts in its key).
-    pub facts_prefix: String,
+    /// its facts in its key); unset, none are written and gallery tiles are looked up.
+    pub facts_prefix: Option<String>,
     /// `GALLERY_KMS_KEY_ID`: the HMAC key gallery links are signed with; unset, the gallery
     /// is open to whoever reaches its routes.
     pub gallery_kms_key_id: Option<String>,
@@ -152,13 +152,15 @@ impl Config {
             let reason = format!("must not overlap UPLOAD_PREFIX {upload_prefix:?}: renditions would be promoted");
             return Err(invalid("RENDITION_PREFIX", &rendition_prefix, &reason));
         }
-        let facts_prefix = get("FACTS_PREFIX").unwrap_or_else(|| "facts/".into());
-        if let Err(reason) = separate_prefixes(&facts_prefix, &key_prefix) {
-            return Err(invalid("FACTS_PREFIX", &facts_prefix, &reason));
-        }
-        for (name, other) in [("UPLOAD_PREFIX", &upload_prefix), ("RENDITION_PREFIX", &rendition_prefix)] {
-            if facts_prefix.starts_with(other.as_str()) || other.starts_with(&facts_prefix) {
-                return Err(invalid("FACTS_PREFIX", &facts_prefix, &format!("must not overlap {name} {other:?}")));
+        let facts_prefix = get("FACTS_PREFIX");
+        if let Some(facts) = &facts_prefix {
+            if let Err(reason) = separate_prefixes(facts, &key_prefix) {
+                return Err(invalid("FACTS_PREFIX", facts, &reason));
+            }
+            for (name, other) in [("UPLOAD_PREFIX", &upload_prefix), ("RENDITION_PREFIX", &rendition_prefix)] {
+                if facts.starts_with(other.as_str()) || other.starts_with(facts.as_str()) {
+                    return Err(invalid("FACTS_PREFIX", facts, &format!("must not overlap {name} {other:?}")));
+                }
             }
         }
         // The content index: apart from every other prefix, or its entries would be stored,
@@ -167,8 +169,9 @@ impl Config {
         if let Err(reason) = separate_prefixes(&index_prefix, &key_prefix) {
             return Err(invalid("INDEX_PREFIX", &index_prefix, &reason));
         }
-        let others = [("UPLOAD_PREFIX", &upload_prefix), ("RENDITION_PREFIX", &rendition_prefix), ("FACTS_PREFIX", &facts_prefix)];
-        for (name, other) in others {
+        let others = [("UPLOAD_PREFIX", Some(&upload_prefix)), ("RENDITION_PREFIX", Some(&rendition_prefix))];
+        for (name, other) in others.into_iter().chain([("FACTS_PREFIX", facts_prefix.as_ref())]) {
+            let Some(other) = other else { continue };
             if index_prefix.starts_with(other.as_str()) || other.starts_with(&index_prefix) {
                 let reason = format!("must not overlap {name} {other:?}");
                 return Err(invalid("INDEX_PREFIX", &index_prefix, &reason));
@@ -326,7 +329,7 @@ mod tests {
         assert!(c.renditions.is_empty());
         assert_eq!(c.rendition_format, RenditionFormat::Webp);
         assert_eq!(c.rendition_prefix, "renditions/");
-        assert_eq!(c.facts_prefix, "facts/");
+        assert_eq!(c.facts_prefix, None);
         assert_eq!(c.gallery_kms_key_id, None);
         assert!(!c.dedupe);
         assert_eq!(c.index_prefix, "index/");
@@ -340,7 +343,7 @@ mod tests {
         }
         let c = config(&[("BUCKET_NAME", "pics"), ("FACTS_PREFIX", "gallery/"), ("GALLERY_KMS_KEY_ID", "alias/g")]);
         let c = c.unwrap();
-        assert_eq!((c.facts_prefix.as_str(), c.gallery_kms_key_id.as_deref()), ("gallery/", Some("alias/g")));
+        assert_eq!((c.facts_prefix.as_deref(), c.gallery_kms_key_id.as_deref()), (Some("gallery/"), Some("alias/g")));
     }
 
     #[test]
@@ -359,7 +362,8 @@ mod tests {
             ("ren", "images/"),
             ("facts/index/", "images/"),
         ] {
-            let vars = [("BUCKET_NAME", "pics"), ("INDEX_PREFIX", prefix), ("KEY_PREFIX", key)];
+            let vars =
+                [("BUCKET_NAME", "pics"), ("INDEX_PREFIX", prefix), ("KEY_PREFIX", key), ("FACTS_PREFIX", "facts/")];
             let err = config(&vars).map(|c| c.index_prefix).unwrap_err().to_string();
             assert!(err.starts_with("INDEX_PREFIX has an invalid value"), "{prefix} {key}: {err}");
         }

@@ -155,7 +155,12 @@ async fn the_gallery_in_chromium_through_a_signed_link() {
     let moto = Moto::start().await;
     moto.create_bucket().await;
     let key_id = moto.hmac_key().await;
-    let app = moto.app_with(&[("RENDITIONS", "320"), ("KEY_PREFIX", "images/"), ("GALLERY_KMS_KEY_ID", &key_id)]);
+    let app = moto.app_with(&[
+        ("RENDITIONS", "320"),
+        ("KEY_PREFIX", "images/"),
+        ("FACTS_PREFIX", FACTS),
+        ("GALLERY_KMS_KEY_ID", &key_id),
+    ]);
     stock(&moto, &app).await;
 
     let served = Arc::new(app.clone());

@@ -24,8 +24,8 @@ use image_ingest::error::Result;
 use image_ingest::ingest::{Batch, Ingestor, Rules, Source, Status};
 use image_ingest::request::Item;
 use image_ingest::store::{
-    Bucket, ContentIndex, Gate, Identity, IndexEntry, ObjectLookup, ObjectWriter, Placement, S3Store, Staging,
-    StoredBytes, Written,
+    Bucket, ContentIndex, Description, Gate, Identity, IndexEntry, ObjectLookup, ObjectWriter, Placement, S3Store,
+    Staging, StoredBytes, Written,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -247,6 +247,9 @@ impl Staging for Racing {
 impl ObjectLookup for Racing {
     async fn identify(&self, key: &str) -> Result<Option<Identity>> {
         self.inner.identify(key).await
+    }
+    async fn describe(&self, key: &str) -> Result<Option<Description>> {
+        self.inner.describe(key).await
     }
 }
 

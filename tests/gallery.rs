@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 const POSTED: &str = "2026-11-24T20:30:15Z";
 const DAY_PAGE: &str = "/gallery/2026/11/24";
 const HOSTILE: &str = "\"><img src=x onerror=alert(1)>.png";
-const ON: [(&str, &str); 2] = [("RENDITIONS", "320"), ("KEY_PREFIX", "images/")];
+const ON: [(&str, &str); 3] = [("RENDITIONS", "320"), ("KEY_PREFIX", "images/"), ("FACTS_PREFIX", FACTS)];
 
 /// An HTTP API (payload v2) request for `path?query`.
 fn request(method: &str, path: &str, query: &str, body: Option<&str>) -> Value {
@@ -257,7 +257,7 @@ async fn the_tree_goes_newest_first_and_one_level_down_each_time() {
 #[tokio::test]
 async fn a_day_pages_by_hundreds_with_its_own_token() {
     let server = S3Server::start().await;
-    let app = server.app(&[("KEY_PREFIX", "images/")]);
+    let app = server.app(&[("KEY_PREFIX", "images/"), ("FACTS_PREFIX", FACTS)]);
     for batch in 0..3u64 {
         let items = (0..35u64)
             .map(|i| item(&format!("p{:03}.png", batch * 35 + i), &png::numbered(batch * 35 + i, 1200), POSTED));
@@ -322,7 +322,7 @@ async fn signed_links_open_the_gallery_and_nothing_else_does() {
     moto.create_bucket().await;
     let key_id = moto.hmac_key().await;
     let proxy = FaultProxy::start(&moto.endpoint).await;
-    let vars = [("KEY_PREFIX", "images/"), ("GALLERY_KMS_KEY_ID", key_id.as_str())];
+    let vars = [("KEY_PREFIX", "images/"), ("FACTS_PREFIX", FACTS), ("GALLERY_KMS_KEY_ID", key_id.as_str())];
     let environment = || app_at(&proxy.endpoint, &vars);
     let app = environment();
     store(&app, vec![item("small.png", &photo(100, 80, ImageFormat::Png), POSTED)]).await;
@@ -418,4 +418,21 @@ async fn a_failed_facts_lookup_costs_its_tile_the_facts_not_the_page() {
     let again = get(&app, DAY_PAGE, "").await;
     assert!(again.body.contains("40 × 30 px"), "the next visit looks it up: {}", again.body);
     assert_eq!(server.markers(), ["facts/2026/11/24/203015/by-hand.png!40x30!-"]);
+}
+
+#[tokio::test]
+async fn without_facts_prefix_no_marker_is_written_and_tiles_are_looked_up() {
+    let server = S3Server::start().await;
+    let proxy = FaultProxy::start(&server.endpoint).await;
+    let app = app_at(&proxy.endpoint, &[("RENDITIONS", "320"), ("KEY_PREFIX", "images/")]);
+    stock_the_day(&server.client(), &app).await;
+    assert!(server.markers().is_empty(), "{:?}", server.markers());
+    let before = proxy.requests().len();
+    let page = get(&app, DAY_PAGE, "").await;
+    assert_eq!((page.status, page.tiles()), (200, 3), "{}", page.body);
+    assert!(page.body.contains("800 × 600 px") && page.body.contains("100 × 80 px"), "facts from HEADs");
+    let requests = proxy.requests()[before..].to_vec();
+    assert_eq!(requests.iter().filter(|r| r.starts_with("HEAD ")).count(), 3, "{requests:?}");
+    assert!(!requests.iter().any(|r| r.starts_with("PUT ")), "nothing written back: {requests:?}");
+    assert!(server.markers().is_empty());
 }

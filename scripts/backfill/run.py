@@ -443,6 +443,7 @@ def rerender(args, template, params, work):
             ("KEY_PREFIX", "KeyPrefix"), ("UPLOAD_PREFIX", "UploadPrefix"), ("RENDITIONS", "Renditions"),
             ("RENDITION_FORMAT", "RenditionFormat"), ("RENDITION_PREFIX", "RenditionPrefix"),
             ("MAX_PIXELS", "MaxPixels"), ("BATCH_CONCURRENCY", "BatchConcurrency")]}
+        env_extra["FACTS_PREFIX"] = "facts/"  # as template.yaml sets it: the gallery's facts markers
         print(f"==> moto on 127.0.0.1:{moto.moto_port} behind the proxy on {moto.proxy.port}; the function behind "
               f"cargo lambda watch's emulator on {lambda_port}, RENDITIONS={env_extra['RENDITIONS']!r} "
               f"RENDITION_FORMAT={env_extra['RENDITION_FORMAT']} RENDITION_PREFIX={rendition_prefix}")

@@ -161,7 +161,7 @@ pub struct Gallery {
     store: Arc<dyn GalleryStore>,
     access: Access,
     key_prefix: String,
-    facts_prefix: String,
+    facts_prefix: Option<String>,
     rendition_prefix: String,
     rendition_extension: &'static str,
     ttl: Duration,
@@ -282,13 +282,20 @@ impl Gallery {
             None => None,
             Some(token) => Some(decode_token(token, &prefix)?),
         };
-        let facts_prefix = format!("{}{path}", self.facts_prefix);
-        let facts_after = after.as_deref().map(|key| self.marker_bound(key));
-        let (objects, first_markers) = futures::try_join!(
-            self.store.list_after(&prefix, TILES_PER_PAGE, after.as_deref()),
-            self.store.list_after(&facts_prefix, 1000, facts_after.as_deref()),
-        )?;
-        let facts = self.facts_for(&objects.objects, &facts_prefix, first_markers).await?;
+        let (objects, markers) = match &self.facts_prefix {
+            Some(facts_prefix) => {
+                let marker_prefix = format!("{facts_prefix}{path}");
+                let marker_after = after.as_deref().map(|key| self.marker_bound(facts_prefix, key));
+                let (objects, first) = futures::try_join!(
+                    self.store.list_after(&prefix, TILES_PER_PAGE, after.as_deref()),
+                    self.store.list_after(&marker_prefix, 1000, marker_after.as_deref()),
+                )?;
+                let markers = self.markers(facts_prefix, &objects.objects, &marker_prefix, first).await?;
+                (objects, markers)
+            }
+            None => (self.store.list_after(&prefix, TILES_PER_PAGE, after.as_deref()).await?, HashMap::new()),
+        };
+        let facts = self.look_up_missing(&objects.objects, markers).await;
         let tiles = self.tiles(&objects.objects, facts).await?;
         let next = match (objects.next_token.is_some(), objects.objects.last()) {
             (true, Some(last)) => Some(href(&request.base, &[y, m, d], grant.as_ref(), Some(&encode_token(&last.key)))),
@@ -307,26 +314,25 @@ impl Gallery {
 
     /// The key after which the markers of originals after `key` start: every marker of `key`
     /// itself (`!` then digits, `x`, `=`, `-`) sorts before `!~`.
-    fn marker_bound(&self, key: &str) -> String {
+    fn marker_bound(&self, facts_prefix: &str, key: &str) -> String {
         let path = key.strip_prefix(&self.key_prefix).unwrap_or(key);
-        format!("{}{path}!~", self.facts_prefix)
+        format!("{facts_prefix}{path}!~")
     }
 
-    /// The facts of each listed object, from markers listed until they pass the last object;
-    /// objects without one are looked up (a bounded number) and their markers written back.
-    async fn facts_for(
+    /// The facts the markers give for the listed objects, listed on until they pass the last.
+    async fn markers(
         &self,
-        objects: &[ListedObject],
         facts_prefix: &str,
+        objects: &[ListedObject],
+        marker_prefix: &str,
         mut markers: crate::store::Listing,
     ) -> Result<HashMap<String, Facts>> {
         let mut facts: HashMap<String, Facts> = HashMap::new();
         let Some(last) = objects.last() else { return Ok(facts) };
-        let bound = self.marker_bound(&last.key);
+        let bound = self.marker_bound(facts_prefix, &last.key);
         loop {
             for marker in &markers.objects {
-                if let Some((original, found)) = key::parse_facts_key(&self.facts_prefix, &self.key_prefix, &marker.key)
-                {
+                if let Some((original, found)) = key::parse_facts_key(facts_prefix, &self.key_prefix, &marker.key) {
                     let keep = facts.get(&original).is_none_or(|held| better(&found, held));
                     if keep {
                         facts.insert(original, found);
@@ -337,18 +343,30 @@ impl Gallery {
             if markers.next_token.is_none() || last_marker > bound {
                 break;
             }
-            markers = self.store.list_after(facts_prefix, 1000, Some(&last_marker)).await?;
+            markers = self.store.list_after(marker_prefix, 1000, Some(&last_marker)).await?;
         }
-        let missing: Vec<&ListedObject> =
-            objects.iter().filter(|o| !facts.contains_key(&o.key)).take(REPAIRS_PER_PAGE).collect();
-        let repaired = join_all(missing.into_iter().map(|object| self.repair(object))).await;
-        facts.extend(repaired.into_iter().flatten());
         Ok(facts)
     }
 
-    /// The facts of an object without a marker (stored by another tool, or before a crash
-    /// wrote its marker), from its metadata; the marker is written so the next visit lists it.
-    async fn repair(&self, object: &ListedObject) -> Option<(String, Facts)> {
+    /// Adds the facts of objects without a marker, looked up one by one: with markers, at most
+    /// [`REPAIRS_PER_PAGE`] (their markers are written back); without (`FACTS_PREFIX` unset),
+    /// every object on the page.
+    async fn look_up_missing(
+        &self,
+        objects: &[ListedObject],
+        mut facts: HashMap<String, Facts>,
+    ) -> HashMap<String, Facts> {
+        let limit = if self.facts_prefix.is_some() { REPAIRS_PER_PAGE } else { objects.len() };
+        let missing: Vec<&ListedObject> = objects.iter().filter(|o| !facts.contains_key(&o.key)).take(limit).collect();
+        let found = join_all(missing.into_iter().map(|object| self.look_up(object))).await;
+        facts.extend(found.into_iter().flatten());
+        facts
+    }
+
+    /// The facts of an object without a marker (stored by another tool, before a crash wrote
+    /// its marker, or with markers off), from its metadata; a marker is written, when markers
+    /// are kept, so the next visit lists it.
+    async fn look_up(&self, object: &ListedObject) -> Option<(String, Facts)> {
         // A failed lookup costs this tile its facts, not the page.
         let description = match self.store.describe(&object.key).await {
             Ok(Some(description)) => description,
@@ -360,7 +378,8 @@ impl Gallery {
         };
         let number = |name: &str| description.metadata.get(name).and_then(|v| v.parse::<u32>().ok());
         let facts = Facts { pixels: number("width").zip(number("height")), thumb: None };
-        let marker = key::facts_key(&self.facts_prefix, &self.key_prefix, &object.key, &facts);
+        let Some(facts_prefix) = &self.facts_prefix else { return Some((object.key.clone(), facts)) };
+        let marker = key::facts_key(facts_prefix, &self.key_prefix, &object.key, &facts);
         let place = Placement {
             key: marker,
             content_type: "application/octet-stream".to_owned(),

@@ -11,8 +11,8 @@ use crate::rendition::Outcome;
 use crate::store::{Placement, Trailer};
 
 impl Ingestor {
-    /// Writes what follows a stored original: its renditions, then its facts marker. The
-    /// marker comes last so that it never names a rendition that is not there; a redelivery
+    /// Writes what follows a stored original: its renditions, then (with `FACTS_PREFIX`) its
+    /// facts marker. The marker comes last so that it never names a rendition that is not there; a redelivery
     /// writes whichever is missing.
     /// A duplicate (`DEDUPE`) stored nothing, so it gets neither.
     pub(super) async fn finish(&self, stored: StoredObject, outcome: Option<Outcome>) -> Result<StoredObject> {
@@ -20,8 +20,9 @@ impl Ingestor {
             return Ok(stored);
         }
         let stored = self.add_renditions(stored, outcome).await?;
+        let Some(facts_prefix) = &self.rules.facts_prefix else { return Ok(stored) };
         let facts = self.facts(&stored);
-        let marker = key::facts_key(&self.rules.facts_prefix, &self.rules.key_prefix, &stored.key, &facts);
+        let marker = key::facts_key(facts_prefix, &self.rules.key_prefix, &stored.key, &facts);
         let place = Placement {
             key: marker,
             content_type: "application/octet-stream".to_owned(),

@@ -3,8 +3,8 @@
 //! Every item goes the same way: bytes (in hand, or fetched) → sniffed and checked → named →
 //! written by the store, which answers whether the key was free.
 
-mod facts;
 mod dedupe;
+mod facts;
 mod inspect;
 mod render;
 mod rerender;
@@ -175,8 +175,8 @@ pub struct Rules {
     pub image: ImageRules,
     /// What renditions to make, if any.
     pub renditions: Option<RenditionRules>,
-    /// Where the gallery's facts markers go.
-    pub facts_prefix: String,
+    /// Where the gallery's facts markers go, if they are written.
+    pub facts_prefix: Option<String>,
     /// `INDEX_PREFIX` with `DEDUPE=true`: each content is stored once.
     pub index_prefix: Option<String>,
 }

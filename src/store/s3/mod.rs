@@ -26,8 +26,8 @@ use tracing::warn;
 pub use multipart::{PART_SIZE, PARTS_IN_FLIGHT};
 
 use super::{
-    Bucket, BucketCheck, Description, Gate, Identity, ListedObject, Listing, ObjectLister, ObjectLookup,
-    ObjectWriter, Placement, Presigned, Presigner, RECHECK_AFTER, Staging, StoredBytes, WriteOutcome, Written,
+    Bucket, BucketCheck, Description, Gate, Identity, ListedObject, Listing, ObjectLister, ObjectLookup, ObjectWriter,
+    Placement, Presigned, Presigner, RECHECK_AFTER, Staging, StoredBytes, WriteOutcome, Written,
 };
 use crate::body::{Blob, Body, Staged};
 use crate::config::Config;
