@@ -1,6 +1,7 @@
 //! s3s-fs in the harness's process, on tmpfs where there is one.
 
 use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -20,7 +21,25 @@ pub const REGION: &str = "us-east-1";
 pub struct S3Server {
     pub endpoint: String,
     pub root: tempfile::TempDir,
+    /// Every request it has answered, by method.
+    pub requests: Requests,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Requests counted by HTTP method (`GET`, `HEAD`, ...), so a benchmark can say which kinds a
+/// call sent: a counter bumped per request, nothing logged.
+#[derive(Clone, Default)]
+pub struct Requests(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl Requests {
+    fn record(&self, method: &hyper::Method) {
+        *self.0.lock().unwrap().entry(method.as_str().to_owned()).or_default() += 1;
+    }
+
+    /// The counts so far.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().unwrap().clone()
+    }
 }
 
 impl Drop for S3Server {
@@ -39,7 +58,13 @@ impl S3Server {
         }
         let mut builder = S3ServiceBuilder::new(s3s_fs::FileSystem::new(root.path()).unwrap());
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
+        let s3 = builder.build();
+        let requests = Requests::default();
+        let counts = requests.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            counts.record(request.method());
+            hyper::service::Service::call(&s3, request)
+        });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let locks = KeyLocks::default();
@@ -62,7 +87,7 @@ impl S3Server {
                 tokio::spawn(http.serve_connection(TokioIo::new(socket), serve).into_owned());
             }
         });
-        Self { endpoint, root, task }
+        Self { endpoint, root, requests, task }
     }
 
     /// The environment a function process needs to use this server.

@@ -2,14 +2,17 @@
 //! SDK's defaults) and the boto3 handler users write today, each driven as Lambda drives it,
 //! through a Runtime API served here, against the local S3 server on tmpfs, over plain HTTP
 //! and over HTTPS (stunnel in front). Contenders run in alternating rounds; the report gives
-//! medians over the rounds and the ratios between contenders.
+//! medians over the rounds and the ratios between contenders. Then, in one warm image-ingest with
+//! renditions on, a gallery day page of 100 tiles against the JSON listing of the same day.
 //!
 //! Settings (environment): BENCH_ROUNDS (5), BENCH_WARM (100 invocations per round),
 //! BENCH_PROFILE (`release`; `debug` for the smoke run), BENCH_TLS_DIR (from bench/setup.sh),
 //! BENCH_PYTHON (the interpreter with awslambdaric and boto3), BENCH_OUT (where RESULTS.md and
 //! the chart go; unset: print only), BENCH_ONLY (run only the named contenders), BENCH_WRAP (run
-//! the Rust contenders under a profiler command).
+//! the Rust contenders under a profiler command), BENCH_GALLERY_PAIRS (gallery pages and listings
+//! timed; BENCH_ROUNDS x BENCH_WARM).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use bench::processes::{LocalS3, Running, Tls, binaries};
-use bench::s3::{ACCESS_KEY, REGION, SECRET_KEY};
+use bench::s3::{ACCESS_KEY, REGION, S3Server, SECRET_KEY};
 use bench::{median, mib, ms, peak_rss, percentile, verdict};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -109,12 +112,24 @@ async fn main() {
         results.push(leg_samples);
     }
 
-    let sqs = match contenders.iter().find(|c| c.name == "image-ingest") {
+    let ours = contenders.iter().find(|c| c.name == "image-ingest");
+    let sqs = match ours {
         Some(ours) => sqs_concurrency(ours, &legs[0].1).await,
         None => None,
     };
+    let gallery = match ours {
+        Some(ours) => {
+            let pairs = setting("BENCH_GALLERY_PAIRS", &(rounds * warm).to_string());
+            Some(gallery_against_listing(ours, pairs.parse().expect("BENCH_GALLERY_PAIRS is a number")).await)
+        }
+        None => None,
+    };
     let sizes = binary_sizes(&contenders);
-    let report = report(&legs, &contenders, &results, sqs, &sizes, rounds, warm);
+    let mut report = report(&legs, &contenders, &results, sqs, rounds, warm);
+    if let Some(gallery) = &gallery {
+        gallery_report(&mut report, gallery);
+    }
+    sizes_report(&mut report, &sizes);
     println!("\n{report}");
     if let Ok(out) = std::env::var("BENCH_OUT") {
         let out = PathBuf::from(out);
@@ -275,10 +290,163 @@ async fn timed(api: &mut RuntimeApi, event: Bytes) -> (Answer, Duration) {
 
 /// Our function with FETCH_ALLOW_PRIVATE=loopback, because the bench's origin is on loopback.
 fn spawn_with_private(ours: &Contender, endpoint: &str, api: &RuntimeApi) -> Running {
+    spawn_with(ours, endpoint, api, &["FETCH_ALLOW_PRIVATE=loopback"])
+}
+
+/// Our function with settings (`NAME=value`) beyond the ones every contender gets.
+fn spawn_with(ours: &Contender, endpoint: &str, api: &RuntimeApi, settings: &[&str]) -> Running {
     let wrapper = Contender { name: ours.name, program: PathBuf::from("env"), args: vec![], dir: None };
-    let mut args = vec!["FETCH_ALLOW_PRIVATE=loopback".to_owned(), ours.program.to_string_lossy().into_owned()];
+    let mut args: Vec<String> = settings.iter().map(|s| (*s).to_owned()).collect();
+    args.push(ours.program.to_string_lossy().into_owned());
     args.extend(ours.args.iter().cloned());
     spawn(&Contender { args, ..wrapper }, endpoint, api)
+}
+
+/// The day the gallery figure stocks and pages through.
+const GALLERY_DAY: &str = "2026/11/24";
+/// Originals on that day: one full page of tiles (the gallery's `TILES_PER_PAGE`, and the
+/// listing's default `limit`).
+const GALLERY_TILES: usize = 100;
+/// Originals per direct invocation when stocking the day.
+const STOCK_BATCH: usize = 10;
+
+/// A gallery day page against the listing of the same day, in one warm process.
+struct GalleryTimes {
+    page: Vec<Duration>,
+    listing: Vec<Duration>,
+    /// S3 requests one gallery page sent, and one listing, by method.
+    page_requests: BTreeMap<String, u64>,
+    listing_requests: BTreeMap<String, u64>,
+    /// HEAD requests during every timed call together.
+    heads: u64,
+}
+
+/// Stocks one day with 100 JPEGs through the function itself, with `RENDITIONS=320` and
+/// `FACTS_PREFIX=facts/` as the template sets them (so each has a rendition and the facts marker
+/// naming it), then times `GET /gallery/Y/M/D` and
+/// `GET /images?date=Y/M/D` in `pairs` alternating pairs, who goes first alternating too, against
+/// the same warm process. Its own S3 server counts the requests by method.
+async fn gallery_against_listing(ours: &Contender, pairs: usize) -> GalleryTimes {
+    let s3 = S3Server::start(&[BUCKET]).await;
+    let api = &mut RuntimeApi::with_timeout(MAX_TIMEOUT).await;
+    let process = spawn_with(ours, &s3.endpoint, api, &["RENDITIONS=320", "FACTS_PREFIX=facts/"]);
+    let posted_at = format!("{}T20:30:15Z", GALLERY_DAY.replace('/', "-"));
+    for batch in 0..GALLERY_TILES / STOCK_BATCH {
+        let items: Vec<Value> = (0..STOCK_BATCH)
+            .map(|i| {
+                let n = batch * STOCK_BATCH + i;
+                // A different width each, so no two originals are the same bytes.
+                let jpeg = testkit::jpeg::flat(800 + n as u16, 600);
+                json!({"data": base64::engine::general_purpose::STANDARD.encode(jpeg),
+                       "file_name": format!("photo-{n:03}.jpg"), "posted_at": posted_at})
+            })
+            .collect();
+        let (answer, _) = timed(api, Bytes::from(json!({ "items": items }).to_string())).await;
+        let stored = match &answer {
+            Answer::Response(body) => serde_json::from_slice::<Value>(body).ok().map(|v| v["stored"].clone()),
+            _ => None,
+        };
+        let count = stored.as_ref().and_then(Value::as_array).map_or(0, Vec::len);
+        assert_eq!(count, STOCK_BATCH, "the gallery's day was stocked: {answer:?}");
+    }
+    let page = http_event("/gallery/".to_owned() + GALLERY_DAY, None);
+    let listing = http_event("/images".to_owned(), Some(GALLERY_DAY));
+    let (first_page, _) = timed(api, page.clone()).await;
+    check_page(&first_page);
+    let (first_listing, _) = timed(api, listing.clone()).await;
+    check_listing(&first_listing);
+    let before = s3.requests.snapshot();
+    timed(api, page.clone()).await;
+    let after_page = s3.requests.snapshot();
+    timed(api, listing.clone()).await;
+    let after_listing = s3.requests.snapshot();
+    let mut times = GalleryTimes {
+        page: Vec::new(),
+        listing: Vec::new(),
+        page_requests: difference(&after_page, &before),
+        listing_requests: difference(&after_listing, &after_page),
+        heads: 0,
+    };
+    let heads = |counts: &BTreeMap<String, u64>| counts.get("HEAD").copied().unwrap_or(0);
+    let heads_before = heads(&s3.requests.snapshot());
+    for pair in 0..pairs {
+        let mut order = [(&page, &mut times.page), (&listing, &mut times.listing)];
+        if pair % 2 == 1 {
+            order.reverse();
+        }
+        for (event, samples) in order {
+            let (answer, took) = timed(api, event.clone()).await;
+            assert!(status(&answer) == Some(200), "a timed call answered 200: {answer:?}");
+            samples.push(took);
+        }
+    }
+    times.heads = heads(&s3.requests.snapshot()) - heads_before;
+    drop(process);
+    times
+}
+
+/// An API Gateway v2 GET of `path`, with `date` as its query.
+fn http_event(path: String, date: Option<&str>) -> Bytes {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let (raw_query, params) = match date {
+        Some(date) => (format!("date={date}"), json!({ "date": date })),
+        None => (String::new(), Value::Null),
+    };
+    let event = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": raw_query,
+        "queryStringParameters": params,
+        "headers": {"host": "bench.execute-api.us-east-1.amazonaws.com"},
+        "requestContext": {"accountId": "123456789012", "apiId": "bench", "domainName": "bench.execute-api.us-east-1.amazonaws.com",
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": "gallery", "routeKey": "$default", "stage": "$default", "timeEpoch": now},
+        "isBase64Encoded": false
+    });
+    Bytes::from(event.to_string())
+}
+
+fn response(answer: &Answer) -> Option<Value> {
+    match answer {
+        Answer::Response(body) => serde_json::from_slice(body).ok(),
+        Answer::Error(_) | Answer::InitError(_) => None,
+    }
+}
+
+fn status(answer: &Answer) -> Option<u64> {
+    response(answer).and_then(|v| v["statusCode"].as_u64())
+}
+
+/// The page measured is the real thing: 100 tiles, each showing its rendition.
+fn check_page(answer: &Answer) {
+    let body = response(answer).and_then(|v| v["body"].as_str().map(str::to_owned)).unwrap_or_default();
+    let tiles = body.matches("<figure>").count();
+    let renditions = body
+        .split(" src=\"")
+        .skip(1)
+        .filter(|src| src.split('"').next().unwrap_or("").contains("/renditions/"))
+        .count();
+    assert!(
+        status(answer) == Some(200) && tiles == GALLERY_TILES && renditions == GALLERY_TILES,
+        "the gallery page shows {GALLERY_TILES} tiles of renditions (got {tiles} tiles, {renditions} renditions): {answer:?}"
+    );
+}
+
+/// The listing measured lists the whole day: 100 objects, the default `limit`.
+fn check_listing(answer: &Answer) {
+    let body = response(answer).and_then(|v| v["body"].as_str().and_then(|b| serde_json::from_str::<Value>(b).ok()));
+    let objects = body.as_ref().and_then(|b| b["objects"].as_array()).map_or(0, Vec::len);
+    assert!(
+        status(answer) == Some(200) && objects == GALLERY_TILES,
+        "the listing lists {GALLERY_TILES} objects (got {objects}): {answer:?}"
+    );
+}
+
+/// Requests counted in `after` and not in `before`, by method.
+fn difference(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(method, n)| (method.clone(), n - before.get(method).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 fn binary_sizes(contenders: &[Contender]) -> Vec<(String, Option<u64>)> {
@@ -300,7 +468,7 @@ fn report(
     contenders: &[Contender],
     results: &[Vec<Samples>],
     sqs: Option<SqsTimes>,
-    sizes: &[(String, Option<u64>)],
+
     rounds: usize,
     warm: usize,
 ) -> String {
@@ -395,12 +563,53 @@ fn report(
             let _ = writeln!(out, "skipped (see the message above)\n");
         }
     }
+    out
+}
+
+fn sizes_report(out: &mut String, sizes: &[(String, Option<u64>)]) {
     let _ = writeln!(out, "### Binary size (stripped)\n\n| binary | size |\n|---|---|");
     for (name, size) in sizes {
         let shown = size.map_or_else(|| "not built (make build)".to_owned(), mib);
         let _ = writeln!(out, "| {name} | {shown} |");
     }
-    out
+}
+
+fn gallery_report(out: &mut String, times: &GalleryTimes) {
+    let requests = |counts: &BTreeMap<String, u64>| {
+        let listed: Vec<String> = counts.iter().map(|(method, n)| format!("{n} {method}")).collect();
+        listed.join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "### Gallery day page against the listing (image-ingest, plain HTTP, RENDITIONS=320, FACTS_PREFIX=facts/, {} pairs)\n",
+        times.page.len()
+    );
+    let _ = writeln!(out, "| request | median | p90 | S3 requests per call |\n|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| GET /gallery/{GALLERY_DAY} ({GALLERY_TILES} tiles of renditions) | {} | {} | {} |",
+        ms(median(&times.page)),
+        ms(percentile(&times.page, 90.0)),
+        requests(&times.page_requests)
+    );
+    let _ = writeln!(
+        out,
+        "| GET /images?date={GALLERY_DAY} ({GALLERY_TILES} objects) | {} | {} | {} |\n",
+        ms(median(&times.listing)),
+        ms(percentile(&times.listing, 90.0)),
+        requests(&times.listing_requests)
+    );
+    let ratio = median(&times.page).as_secs_f64() / median(&times.listing).as_secs_f64();
+    let _ = writeln!(out, "| ratio | measured | target |\n|---|---|---|");
+    let _ =
+        writeln!(out, "| gallery page / listing (medians) | {ratio:.2} | at most 1.50: {} |", verdict(ratio <= 1.5));
+    let _ = writeln!(
+        out,
+        "| HEAD requests during the {} timed pages and listings | {} | none: {} |\n",
+        times.page.len(),
+        times.heads,
+        verdict(times.heads == 0)
+    );
 }
 
 fn results_page(report: &str) -> String {
