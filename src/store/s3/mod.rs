@@ -682,6 +682,9 @@ mod tests {
         let mut unsigned_header = first.clone();
         unsigned_header.headers.push(("x-amz-extra".into(), "1".into()));
         assert!(store.template(&unsigned_header, "k.png").await.is_none());
+        let mut unscoped = first.clone();
+        unscoped.url = unscoped.url.replace("X-Amz-Credential", "X-Credential");
+        assert!(store.template(&unscoped, "k.png").await.is_none());
     }
 
     #[test]

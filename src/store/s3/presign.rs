@@ -94,13 +94,13 @@ impl Template {
                 _ => own.push(pair.to_owned()),
             }
         }
-        let headers = first.headers.clone();
+        let (region, headers) = (region?, first.headers.clone());
         let same_token = token.as_deref() == credentials.session_token();
         (same_token && signed? == signed_list(&headers)).then(|| Self {
             base: base.to_owned(),
             query: own,
             headers,
-            region: region.expect("a checked credential scope"),
+            region,
             identity: credentials.clone().into(),
         })
     }
