@@ -1,5 +1,5 @@
 # The commands CI and people run. `make check` is what CI runs (see .ci/run).
-.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill test-deploy template-lint demo watch invoke deploy backfill rerender probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-renditions bench-facts clean
+.PHONY: fuzz fuzz-smoke build check fmt lint test test-deps test-backfill test-deploy template-lint demo watch invoke deploy backfill rerender probe-moto bench bench-smoke bench-backfill bench-url bench-upload bench-renditions bench-facts bench-presign clean
 
 EVENT ?= events/apigw-v2-raw-png.json
 
@@ -165,6 +165,9 @@ bench-upload:
 # throughput (benches/facts.rs).
 bench-facts:
 	cargo bench -p image-ingest --bench facts
+
+bench-presign:
+	cargo bench -p image-ingest --bench presign
 
 # Coverage-guided fuzzing (cargo-fuzz): every target for FUZZ_SECONDS (default 60) each.
 fuzz:

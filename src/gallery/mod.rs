@@ -393,51 +393,86 @@ impl Gallery {
         Some((object.key.clone(), facts))
     }
 
+    /// The page's tiles. Every URL they need (the images shown, the originals linked) is
+    /// presigned in one batch, each key once: per-URL signing was most of a page's time.
     async fn tiles(&self, objects: &[ListedObject], mut facts: HashMap<String, Facts>) -> Result<Vec<Tile>> {
-        try_join_all(objects.iter().map(|object| self.tile(object, facts.remove(&object.key)))).await
+        let facts: Vec<Facts> =
+            objects.iter().map(|o| facts.remove(&o.key).unwrap_or(Facts { pixels: None, thumb: None })).collect();
+        let shown: Vec<Option<Shown>> = objects.iter().zip(&facts).map(|(o, f)| self.shown(o, f)).collect();
+        let keys = objects.iter().map(|o| o.key.clone()).chain(shown.iter().flatten().map(|s| s.key.clone()));
+        let urls = self.presign_all(keys.collect()).await?;
+        let tiles = objects.iter().zip(facts).zip(shown);
+        Ok(tiles.map(|((object, facts), shown)| tile(object, facts, shown, &urls)).collect())
     }
 
-    async fn tile(&self, object: &ListedObject, facts: Option<Facts>) -> Result<Tile> {
-        let name = object.key.rsplit('/').next().unwrap_or(&object.key).to_owned();
-        let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-        let mime = mime_guess::from_ext(&extension).first_raw();
-        let kind = mime.map_or_else(|| "unknown type".to_owned(), str::to_owned);
-        let facts = facts.unwrap_or(Facts { pixels: None, thumb: None });
-        let shown = match (&facts.thumb, facts.pixels) {
-            (Some(thumb), _) => {
-                let key = key::thumb_key(
+    /// Presigned GET URLs by key, each key signed once, all in one batch.
+    async fn presign_all(&self, mut keys: Vec<String>) -> Result<HashMap<String, String>> {
+        keys.sort_unstable();
+        keys.dedup();
+        let presigned = self.store.presign_gets(&keys, self.ttl).await?;
+        if presigned.len() != keys.len() {
+            return Err(IngestError::storage(format!("{} URLs presigned for {} keys", presigned.len(), keys.len())));
+        }
+        Ok(keys.into_iter().zip(presigned.into_iter().map(|p| p.url)).collect())
+    }
+
+    /// What a tile shows: the rendition, else the original when a browser shows it and it is
+    /// small enough, else nothing.
+    fn shown(&self, object: &ListedObject, facts: &Facts) -> Option<Shown> {
+        match (&facts.thumb, facts.pixels) {
+            (Some(thumb), _) => Some(Shown {
+                key: key::thumb_key(
                     &self.rendition_prefix,
                     &self.key_prefix,
                     &object.key,
                     thumb,
                     self.rendition_extension,
-                );
-                Some((key, Some((thumb.width, thumb.height))))
-            }
-            (None, pixels) if object.size <= MAX_ORIGINAL_TILE_BYTES && mime.is_some_and(browser_shows) => {
-                Some((object.key.clone(), pixels))
+                ),
+                size: Some((thumb.width, thumb.height)),
+            }),
+            (None, pixels)
+                if object.size <= MAX_ORIGINAL_TILE_BYTES && mime_of(&object.key).is_some_and(browser_shows) =>
+            {
+                Some(Shown { key: object.key.clone(), size: pixels })
             }
             _ => None,
-        };
-        let image = match shown {
-            None => None,
-            Some((key, size)) => Some(TileImage {
-                url: self.store.presign_get(&key, self.ttl).await?.url,
-                width: size.map(|s| s.0),
-                height: size.map(|s| s.1),
-            }),
-        };
-        let time = object.key.rsplit('/').nth(1).filter(|t| t.len() == 6 && t.bytes().all(|b| b.is_ascii_digit()));
-        Ok(Tile {
-            name,
-            kind,
-            bytes: object.size,
-            pixels: facts.pixels,
-            time: time.map(|t| format!("{}:{}:{} UTC", &t[0..2], &t[2..4], &t[4..6])),
-            image,
-            original: self.store.presign_get(&object.key, self.ttl).await?.url,
-        })
+        }
     }
+}
+
+/// The image a tile shows, before it is signed.
+struct Shown {
+    key: String,
+    size: Option<(u32, u32)>,
+}
+
+/// The tile of `object`, its URLs taken from `urls` (presigned by key).
+fn tile(object: &ListedObject, facts: Facts, shown: Option<Shown>, urls: &HashMap<String, String>) -> Tile {
+    let name = object.key.rsplit('/').next().unwrap_or(&object.key).to_owned();
+    let kind = mime_of(&object.key).map_or_else(|| "unknown type".to_owned(), str::to_owned);
+    let url = |key: &str| urls.get(key).cloned().unwrap_or_default();
+    let image = shown.map(|shown| TileImage {
+        url: url(&shown.key),
+        width: shown.size.map(|s| s.0),
+        height: shown.size.map(|s| s.1),
+    });
+    let time = object.key.rsplit('/').nth(1).filter(|t| t.len() == 6 && t.bytes().all(|b| b.is_ascii_digit()));
+    Tile {
+        name,
+        kind,
+        bytes: object.size,
+        pixels: facts.pixels,
+        time: time.map(|t| format!("{}:{}:{} UTC", &t[0..2], &t[2..4], &t[4..6])),
+        image,
+        original: url(&object.key),
+    }
+}
+
+/// The content type a key's extension names, if any.
+fn mime_of(key: &str) -> Option<&'static str> {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    mime_guess::from_ext(&extension).first_raw()
 }
 
 /// A page's error as a page: its status and a fixed text, never the request's words.

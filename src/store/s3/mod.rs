@@ -3,18 +3,20 @@
 
 mod index;
 mod multipart;
+mod presign;
 mod read;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream;
@@ -49,6 +51,8 @@ pub struct S3Store {
     client: Client,
     bucket: String,
     expected_owner: Option<String>,
+    /// The SDK config's credentials, for the URLs signed without the SDK (`presign_gets`).
+    credentials: Option<SharedCredentialsProvider>,
     check: BucketCheck,
     cleanups: Cleanups,
 }
@@ -83,6 +87,7 @@ impl S3Store {
             client: Client::from_conf(s3_config),
             bucket: config.bucket.clone(),
             expected_owner: config.expected_bucket_owner.clone(),
+            credentials: sdk.credentials_provider(),
             check: BucketCheck::new(RECHECK_AFTER),
             cleanups: Cleanups::default(),
         }
@@ -445,19 +450,66 @@ impl S3Store {
     }
 }
 
-#[async_trait]
-impl Presigner for S3Store {
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<Presigned> {
+impl S3Store {
+    /// The SDK's presigned GET of `key`, signed at `start`.
+    async fn presign_get_at(&self, key: &str, ttl: Duration, start: SystemTime) -> Result<Presigned> {
         let presigned = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
             .set_expected_bucket_owner(self.expected_owner.clone())
-            .presigned(presigning(ttl)?)
+            .presigned(presigning(ttl, start)?)
             .await
             .map_err(|e| sdk_error("presign GetObject", key, e))?;
         Ok(to_presigned(&presigned))
+    }
+
+    /// How the URLs after `first` (the SDK's, for `key`) are signed locally; `None` sends
+    /// them to the SDK too.
+    async fn template(&self, first: &Presigned, key: &str) -> Option<presign::Template> {
+        let credentials = match self.credentials.as_ref()?.provide_credentials().await {
+            Ok(credentials) => credentials,
+            Err(err) => {
+                warn!(error = %err, "no credentials for local presigning; the SDK signs every URL");
+                return None;
+            }
+        };
+        let template = presign::Template::from_first(first, key, &credentials);
+        if template.is_none() {
+            warn!(url_base = %first.url.split('?').next().unwrap_or_default(), "presigned URL of an unexpected form; the SDK signs every URL");
+        }
+        template
+    }
+
+    /// Now, by the client's clock (a test's may be fixed).
+    fn now(&self) -> SystemTime {
+        self.client.config().time_source().map_or_else(SystemTime::now, |clock| clock.now())
+    }
+}
+
+#[async_trait]
+impl Presigner for S3Store {
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<Presigned> {
+        self.presign_get_at(key, ttl, self.now()).await
+    }
+
+    /// The SDK signs the first key; the rest are signed locally in its form, all at one time.
+    async fn presign_gets(&self, keys: &[String], ttl: Duration) -> Result<Vec<Presigned>> {
+        let Some((first_key, rest)) = keys.split_first() else { return Ok(Vec::new()) };
+        let start = self.now();
+        let first = self.presign_get_at(first_key, ttl, start).await?;
+        let template = if rest.is_empty() { None } else { self.template(&first, first_key).await };
+        let mut all = Vec::with_capacity(keys.len());
+        all.push(first);
+        for key in rest {
+            let local = template.as_ref().and_then(|t| t.sign(key, ttl, start));
+            all.push(match local {
+                Some(presigned) => presigned,
+                None => self.presign_get_at(key, ttl, start).await?,
+            });
+        }
+        Ok(all)
     }
 
     async fn presign_put(&self, key: &str, content_type: &str, length: u64, ttl: Duration) -> Result<Presigned> {
@@ -470,7 +522,7 @@ impl Presigner for S3Store {
             .content_length(length as i64)
             .if_none_match("*")
             .set_expected_bucket_owner(self.expected_owner.clone())
-            .presigned(presigning(ttl)?)
+            .presigned(presigning(ttl, self.now())?)
             .await
             .map_err(|e| sdk_error("presign PutObject", key, e))?;
         Ok(to_presigned(&presigned))
@@ -547,8 +599,9 @@ fn base64_of_hex(hex_digest: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(hex::decode(hex_digest).unwrap_or_default())
 }
 
-fn presigning(ttl: Duration) -> Result<PresigningConfig> {
-    PresigningConfig::expires_in(ttl).map_err(|e| IngestError::storage_from(format!("cannot presign for {ttl:?}"), e))
+fn presigning(ttl: Duration, start: SystemTime) -> Result<PresigningConfig> {
+    let config = PresigningConfig::builder().start_time(start).expires_in(ttl).build();
+    config.map_err(|e| IngestError::storage_from(format!("cannot presign for {ttl:?}"), e))
 }
 
 /// The URL and the headers it signed. The SDK's request may carry others (the recursion
@@ -600,7 +653,63 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::signed_headers;
+    use std::time::{Duration, SystemTime};
+
+    use aws_sdk_s3::config::{Credentials, Region};
+
+    use super::{S3Store, signed_headers};
+
+    const HOSTILE: [&str; 7] =
+        ["a b.png", "\"><img src=x onerror=alert(1)>.png", "a+b", "ü.png", "x!1x1!-", "%41", "d/./..//e"];
+
+    fn store(endpoint: &str, token: Option<&str>, vars: &[(&str, &str)]) -> S3Store {
+        let credentials = Credentials::new("AKID", "SECRET", token.map(str::to_owned), None, "test");
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))
+            .build();
+        let vars: std::collections::HashMap<&str, &str> =
+            [("BUCKET_NAME", "pics")].into_iter().chain(vars.iter().copied()).collect();
+        S3Store::new(&sdk, &crate::config::Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap())
+    }
+
+    /// The local signer takes every form here, and signs each key exactly as the SDK does.
+    #[tokio::test]
+    async fn local_signing_reproduces_the_sdk_for_every_form() {
+        let cases = [
+            store("http://127.0.0.1:9000", None, &[("S3_FORCE_PATH_STYLE", "true")]),
+            store("http://127.0.0.1:9000", None, &[]),
+            store("https://s3.example", None, &[("EXPECTED_BUCKET_OWNER", "111122223333")]),
+            store("http://127.0.0.1:9000", Some("tok+en/="), &[("S3_FORCE_PATH_STYLE", "true")]),
+        ];
+        let (ttl, start) = (Duration::from_secs(300), SystemTime::now());
+        for store in cases {
+            let first = store.presign_get_at("first.png", ttl, start).await.unwrap();
+            let template = store.template(&first, "first.png").await.expect("a template");
+            for key in HOSTILE {
+                let sdk = store.presign_get_at(key, ttl, start).await.unwrap();
+                assert_eq!(template.sign(key, ttl, start), Some(sdk), "{key}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_url_of_another_form_gets_no_template() {
+        let store = store("http://127.0.0.1:9000", None, &[]);
+        let first = store.presign_get_at("k.png", Duration::from_secs(60), SystemTime::now()).await.unwrap();
+        assert!(store.template(&first, "other.png").await.is_none(), "the key is not where it was put");
+        let mut odd = first.clone();
+        odd.url.push_str("&X-Amz-Unknown=1");
+        assert!(store.template(&odd, "k.png").await.is_none());
+        let mut unsigned_header = first.clone();
+        unsigned_header.headers.push(("x-amz-extra".into(), "1".into()));
+        assert!(store.template(&unsigned_header, "k.png").await.is_none());
+        let mut unscoped = first.clone();
+        unscoped.url = unscoped.url.replace("X-Amz-Credential", "X-Credential");
+        assert!(store.template(&unscoped, "k.png").await.is_none());
+    }
 
     #[test]
     fn signed_headers_are_read_from_the_url_without_host() {
