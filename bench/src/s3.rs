@@ -1,7 +1,7 @@
 //! s3s-fs in the harness's process, on tmpfs where there is one.
 
-use std::collections::HashMap;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
