@@ -436,3 +436,19 @@ async fn without_facts_prefix_no_marker_is_written_and_tiles_are_looked_up() {
     assert!(!requests.iter().any(|r| r.starts_with("PUT ")), "nothing written back: {requests:?}");
     assert!(server.markers().is_empty());
 }
+
+#[tokio::test]
+async fn a_key_kms_refuses_is_503_and_is_asked_again_next_time() {
+    let moto = Moto::start().await;
+    moto.create_bucket().await;
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let app = app_at(&proxy.endpoint, &[("GALLERY_KMS_KEY_ID", "alias/no-such-key")]);
+    let (status, answer) = invoke_api(&app, request("POST", "/gallery/links", "", None)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (503, Some("signing_key_unavailable")), "{answer}");
+    let page = get(&app, "/gallery", "expires=1&signature=x").await;
+    assert_eq!(page.status, 503);
+    assert!(page.body.contains("cannot be shown right now") && !page.body.contains("no-such-key"), "{}", page.body);
+    let macs = proxy.requests().iter().filter(|r| r.ends_with("TrentService.GenerateMac")).count();
+    assert_eq!(macs, 2, "a failure is not kept: each request asks KMS again");
+    assert!(!proxy.requests().iter().any(|r| r.contains("list-type=2")), "nothing listed");
+}

@@ -1,7 +1,6 @@
 //! s3s-fs in the harness's process, on tmpfs where there is one.
 
 use std::collections::BTreeMap;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -67,7 +66,7 @@ impl S3Server {
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let locks = KeyLocks::default();
+        let locks = testkit::key_locks::KeyLocks::default();
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
@@ -111,28 +110,6 @@ impl S3Server {
     /// Removes everything stored in `bucket`, to keep tmpfs small between rounds.
     pub fn empty(&self, bucket: &str) {
         empty_bucket(self.root.path(), bucket);
-    }
-}
-
-/// One lock per key, held while each request on that key is served. s3s-fs 0.14 checks a
-/// write's condition and then writes, and writes an object's body and its checksum and
-/// metadata separately: two conditional writers could both pass, and a read during a write
-/// could pair one writer's body with another's checksum. S3 serves each request on a key
-/// atomically and decides conditional writes one at a time; so does this.
-#[derive(Clone, Default)]
-pub struct KeyLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
-
-impl KeyLocks {
-    /// The lock to hold while `request` is served, if it is a conditional write.
-    pub fn for_request<B>(&self, request: &http::Request<B>) -> Option<Arc<tokio::sync::Mutex<()>>> {
-        let path = request.uri().path();
-        // `/bucket/key`: requests on the bucket itself (HeadBucket, listings) need none.
-        let on_object = path.trim_start_matches('/').split_once('/').is_some_and(|(_, key)| !key.is_empty());
-        if !on_object {
-            return None;
-        }
-        let mut locks = self.0.lock().unwrap();
-        Some(locks.entry(path.to_owned()).or_default().clone())
     }
 }
 

@@ -21,7 +21,7 @@ use crate::body::{Blob, Body};
 use crate::config::Config;
 use crate::error::{IngestError, Result};
 use crate::key::{self, Facts};
-use crate::store::{GalleryStore, ListedObject, Placement, Trailer};
+use crate::store::{GalleryStore, ListedObject, Placement};
 
 /// Tiles on one day page.
 pub const TILES_PER_PAGE: u32 = 100;
@@ -380,12 +380,7 @@ impl Gallery {
         let facts = Facts { pixels: number("width").zip(number("height")), thumb: None };
         let Some(facts_prefix) = &self.facts_prefix else { return Some((object.key.clone(), facts)) };
         let marker = key::facts_key(facts_prefix, &self.key_prefix, &object.key, &facts);
-        let place = Placement {
-            key: marker,
-            content_type: "application/octet-stream".to_owned(),
-            metadata: Default::default(),
-            trailer: Trailer::default(),
-        };
+        let place = Placement::marker(marker);
         // The page shows without it; a failed write is tried again on the next visit.
         if let Err(err) = self.store.write_if_absent(&place, Body::Whole(Blob::new(Bytes::new()))).await {
             tracing::warn!(key = %object.key, error = %err.report(), "facts marker not written back");

@@ -8,7 +8,7 @@ use crate::body::{Blob, Body};
 use crate::error::Result;
 use crate::key::{self, Facts, THUMB_MIN_EDGE, Thumb};
 use crate::rendition::Outcome;
-use crate::store::{Placement, Trailer};
+use crate::store::Placement;
 
 impl Ingestor {
     /// Writes what follows a stored original: its renditions, then (with `FACTS_PREFIX`) its
@@ -23,12 +23,7 @@ impl Ingestor {
         let Some(facts_prefix) = &self.rules.facts_prefix else { return Ok(stored) };
         let facts = self.facts(&stored);
         let marker = key::facts_key(facts_prefix, &self.rules.key_prefix, &stored.key, &facts);
-        let place = Placement {
-            key: marker,
-            content_type: "application/octet-stream".to_owned(),
-            metadata: Default::default(),
-            trailer: Trailer::default(),
-        };
+        let place = Placement::marker(marker);
         // Conditional like every write: a marker already there (a redelivery) is kept.
         self.put(&place, Body::Whole(Blob::new(Bytes::new()))).await?;
         Ok(stored)

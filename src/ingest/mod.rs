@@ -422,6 +422,21 @@ impl Ingestor {
         Some(dedupe::Claim::new(self.store.clone(), prefix, self.place(target, sniffed, name).key))
     }
 
+    /// With `DEDUPE`, the `duplicate` answer for bytes whose digest is known before they are
+    /// read or fetched again, when another key already holds them; `None` to go on and write.
+    async fn held_elsewhere(
+        &self,
+        claim: Option<&dedupe::Claim>,
+        (target, sniffed, name): (&Target, &Sniffed, &str),
+        sha256_hex: &str,
+        size: u64,
+    ) -> Result<Option<StoredObject>> {
+        let Some(claim) = claim else { return Ok(None) };
+        let Some(holder) = claim.elsewhere(sha256_hex).await? else { return Ok(None) };
+        let written = Written { outcome: WriteOutcome::Declined, sha256_hex: sha256_hex.to_owned(), size };
+        Ok(Some(dedupe::duplicate(self.stored(target, self.place(target, sniffed, name), written), holder)))
+    }
+
     /// [`Ingestor::write`], with the item's claim on the index when there is one.
     async fn write_claimed(
         &self,

@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::info;
 
-use super::{
-    Ingestor, Origin, Source, StoredObject, Target, check_size, dedupe, dhash, log_outcome, not_attempted, outcome,
-};
+use super::{Ingestor, Origin, Source, StoredObject, Target, check_size, dhash, log_outcome, not_attempted, outcome};
 use crate::body::{Body, Staged, digest, limited, read_head, verified};
 use crate::deadline::Deadline;
 use crate::error::{IngestError, Result};
@@ -19,7 +17,7 @@ use crate::image::Format;
 use crate::key;
 use crate::metrics::Record;
 use crate::notification::CreatedObject;
-use crate::store::{PART_SIZE, StoredBytes, Trailer, WriteOutcome, Written};
+use crate::store::{PART_SIZE, StoredBytes, Trailer};
 
 /// Bytes read before the type is known: a refused type costs no more than this.
 const HEAD_BYTES: usize = 256 * 1024;
@@ -136,14 +134,9 @@ impl Ingestor {
             // A copy cannot change bytes: the stripped ones are uploaded, streamed like a URL's.
             // With DEDUPE, bytes stored elsewhere are not read and uploaded again.
             let claim = self.claim(&target, &sniffed, &name);
-            if let Some(claim) = &claim
-                && let Some(holder) = claim.elsewhere(&sha256_hex).await?
-            {
-                let written = Written { outcome: WriteOutcome::Declined, sha256_hex, size };
-                return Ok(dedupe::duplicate(
-                    self.stored(&target, self.place(&target, &sniffed, &name), written),
-                    holder,
-                ));
+            let item = (&target, &sniffed, name.as_str());
+            if let Some(duplicate) = self.held_elsewhere(claim.as_ref(), item, &sha256_hex, size).await? {
+                return Ok(duplicate);
             }
             let _stream = self.streams.acquire().await.map_err(|_| IngestError::storage("shutting down"))?;
             let body = self.restage(key, sniffed.mime, sha256_hex).await?;

@@ -4,12 +4,12 @@
 use percent_encoding::percent_decode_str;
 use url::Url;
 
-use super::{Ingestor, Origin, StoredObject, Target, check_size, dedupe, dhash, outcome};
+use super::{Ingestor, Origin, StoredObject, Target, check_size, dhash, outcome};
 use crate::body::{Body, digest, limited, read_head, verified};
 use crate::error::{IngestError, Result};
 use crate::key;
 use crate::metrics::Record;
-use crate::store::{PART_SIZE, Trailer, WriteOutcome, Written};
+use crate::store::{PART_SIZE, Trailer};
 
 impl Ingestor {
     pub(super) async fn store_url(&self, url: Url, target: Target) -> Result<StoredObject> {
@@ -49,14 +49,9 @@ impl Ingestor {
                 let name = key::file_name(None, &sniffed, &sha256_hex);
                 // With DEDUPE, bytes stored elsewhere are not fetched again.
                 let claim = self.claim(&target, &sniffed, &name);
-                if let Some(claim) = &claim
-                    && let Some(holder) = claim.elsewhere(&sha256_hex).await?
-                {
-                    let written = Written { outcome: WriteOutcome::Declined, sha256_hex, size };
-                    return Ok(dedupe::duplicate(
-                        self.stored(&target, self.place(&target, &sniffed, &name), written),
-                        holder,
-                    ));
+                let item = (&target, &sniffed, name.as_str());
+                if let Some(duplicate) = self.held_elsewhere(claim.as_ref(), item, &sha256_hex, size).await? {
+                    return Ok(duplicate);
                 }
                 let body = self.fetch_again(&url, sniffed.mime, sha256_hex).await?;
                 let stored =

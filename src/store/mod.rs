@@ -31,6 +31,12 @@ pub struct Placement {
 }
 
 impl Placement {
+    /// An empty object whose key is all it says (the gallery's facts markers).
+    pub fn marker(key: String) -> Self {
+        let content_type = "application/octet-stream".to_owned();
+        Self { key, content_type, metadata: BTreeMap::new(), trailer: Trailer::default() }
+    }
+
     /// The metadata with the trailer's entries, once the body has ended.
     pub fn metadata_now(&self) -> BTreeMap<String, String> {
         let mut all = self.metadata.clone();

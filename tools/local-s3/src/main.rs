@@ -2,9 +2,7 @@
 //!
 //! `local-s3 --root DIR [--port 9090] [--bucket NAME]... [--access-key K --secret-key S]`
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -59,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
     println!("local-s3 serving {} on http://{}", options.root.display(), listener.local_addr()?);
     let http = ConnBuilder::new(TokioExecutor::new());
-    let locks = KeyLocks::default();
+    let locks = testkit::key_locks::KeyLocks::default();
     loop {
         let (socket, _) = listener.accept().await?;
         socket.set_nodelay(true)?;
@@ -75,26 +73,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         });
         tokio::spawn(http.serve_connection(TokioIo::new(socket), serve).into_owned());
-    }
-}
-
-/// One lock per key, held while each request on that key is served. s3s-fs 0.14 checks a
-/// write's condition and then writes, and writes an object's body and its checksum and
-/// metadata separately: two conditional writers could both pass, and a read during a write
-/// could pair one writer's body with another's checksum. S3 serves each request on a key
-/// atomically and decides conditional writes one at a time; so does this.
-#[derive(Clone, Default)]
-struct KeyLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
-
-impl KeyLocks {
-    fn for_request<B>(&self, request: &http::Request<B>) -> Option<Arc<tokio::sync::Mutex<()>>> {
-        let path = request.uri().path();
-        // `/bucket/key`: requests on the bucket itself (HeadBucket, listings) need none.
-        let on_object = path.trim_start_matches('/').split_once('/').is_some_and(|(_, key)| !key.is_empty());
-        if !on_object {
-            return None;
-        }
-        let mut locks = self.0.lock().unwrap();
-        Some(locks.entry(path.to_owned()).or_default().clone())
     }
 }
