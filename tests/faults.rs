@@ -155,15 +155,67 @@ async fn check(records: Vec<Record>, faults: Vec<Fault>) -> Result<(), String> {
             stored.iter().map(|(k, _)| k).collect::<Vec<_>>()
         ));
     }
-    // No upload the function knew of is left open. One whose CreateMultipartUpload answer was
-    // lost cannot be aborted by id; that is what the bucket's lifecycle rule is for.
+    // No upload the function knew of is left open, unless S3 refused every attempt to abort it.
+    // Two kinds are left to the bucket's lifecycle rule: one whose CreateMultipartUpload answer
+    // was lost (its id never reached the function), and one whose abort failed on each of the
+    // client's attempts.
     let orphans = proxy.orphaned_uploads();
-    let open: Vec<String> =
-        server.open_uploads().into_iter().filter(|file| !orphans.iter().any(|id| file.contains(id.as_str()))).collect();
+    let requests = proxy.requests();
+    let aborts_of = |file: &str| {
+        requests
+            .iter()
+            .filter(|r| r.contains("AbortMultipartUpload") && upload_id_in(file).is_some_and(|id| r.contains(id)))
+            .count()
+    };
+    let open: Vec<String> = server
+        .open_uploads()
+        .into_iter()
+        .filter(|file| !orphans.iter().any(|id| file.contains(id.as_str())))
+        .filter(|file| aborts_of(file) < ABORT_ATTEMPTS)
+        .collect();
     if !open.is_empty() {
-        return Err(format!("open multipart uploads: {open:?}"));
+        let multipart: Vec<&String> =
+            requests.iter().filter(|r| r.contains("uploadId") || r.contains("?uploads")).collect();
+        return Err(format!("open multipart uploads: {open:?}; multipart requests: {multipart:#?}"));
     }
     Ok(())
+}
+
+/// The S3 client's attempts per request (see `the_s3_client_retries_within_the_lambda_timeout`).
+const ABORT_ATTEMPTS: usize = 3;
+
+/// The upload id in one of s3s-fs's upload files (`.upload_id-{id}.part-1`, `.upload-{id}.json`).
+fn upload_id_in(file: &str) -> Option<&str> {
+    let rest = file.split("upload_id-").nth(1).or_else(|| file.split(".upload-").nth(1))?;
+    rest.get(..36)
+}
+
+#[test]
+fn an_upload_is_left_to_the_lifecycle_rule_only_when_every_abort_failed() {
+    use Fault::*;
+    // Found by CI: part 1 fails three times, then the three aborts (usually) meet three faults
+    // in a row; which request meets which fault depends on timing.
+    let records = vec![Record::BigUrl { name: 0 }, Record::Good { name: 0 }, Record::Url { name: 2 }];
+    let faults = vec![
+        Pass,
+        InternalError,
+        ResetBefore,
+        InternalError,
+        Latency(25),
+        Pass,
+        Pass,
+        InternalError,
+        ResetAfter,
+        Pass,
+        ResetAfter,
+        SlowDown,
+        ResetBefore,
+        ResetBefore,
+        InternalError,
+        Pass,
+    ];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(check(records, faults)).unwrap();
 }
 
 /// The function with its S3 traffic through `proxy` and its fetcher reaching the test origins.

@@ -1,9 +1,10 @@
 //! moto_server as an independent S3 (and SQS) implementation, started per test on a free
 //! loopback port. A missing moto_server is a failure, never a skip.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use image_ingest::App;
@@ -28,7 +29,21 @@ impl Drop for Moto {
 
 impl Moto {
     /// Starts moto_server on a free loopback port; panics when it is not installed.
+    ///
+    /// A port found free can be taken by a parallel test's server before this one binds it,
+    /// and a probe by connecting would then find the other server. So the server's own
+    /// "Running on" line is what says it started, and a lost port is tried again.
     pub async fn start() -> Self {
+        for _ in 0..5 {
+            if let Some(moto) = tokio::task::spawn_blocking(Self::try_start).await.unwrap() {
+                return moto;
+            }
+        }
+        panic!("moto_server could not bind a free port in five tries");
+    }
+
+    /// One start on a free port; `None` when another process took the port first.
+    fn try_start() -> Option<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         // The pinned moto in the checkout's .tools/bin (what `make test` installs) comes first.
         let pinned = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/moto_server");
@@ -36,17 +51,27 @@ impl Moto {
         let spawned = Command::new(program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn();
-        let child = spawned
+        let mut child = spawned
             .unwrap_or_else(|e| panic!("moto_server is required ({e}); `make test` installs moto[server]=={PINNED}"));
+        let stderr = child.stderr.take().unwrap();
+        let (started, running) = std::sync::mpsc::channel();
+        // Reads until the server says it runs, then drains its request log so it never blocks.
+        std::thread::spawn(move || {
+            let mut said = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !said && line.contains("Running on") {
+                    said = started.send(()).is_ok();
+                }
+            }
+        });
         let moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match running.recv_timeout(Duration::from_secs(30)) {
+            Ok(()) => Some(moto),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None, // it exited: port taken
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("moto_server did not start within 30 s"),
         }
-        moto
     }
 
     pub fn client(&self) -> aws_sdk_s3::Client {
