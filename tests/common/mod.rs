@@ -39,7 +39,7 @@ pub struct S3Server {
     /// The headers of every CopyObject request the server received.
     pub copies: Arc<Mutex<Vec<http::HeaderMap>>>,
     /// The headers of every other PUT (PutObject, UploadPart) the server received, but for
-    /// the gallery's facts markers (under `facts/`, which `tests/gallery.rs` checks).
+    /// the gallery's facts markers (under `facts/`, which `tests/integration/gallery.rs` checks).
     pub puts: Arc<Mutex<Vec<http::HeaderMap>>>,
     /// Every request the server received, in order.
     pub requests: Arc<Mutex<Vec<Request>>>,

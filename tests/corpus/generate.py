@@ -3,7 +3,7 @@
 
 Run `python3 tests/corpus/generate.py` from anywhere; it rewrites every case it knows and
 leaves other files alone. Each case is {"description", "vars", "event", "expect"}; the
-format and the checks are described in README.md here and applied by tests/corpus.rs.
+format and the checks are described in README.md here and applied by tests/integration/corpus.rs.
 
 Rules the cases follow:
 - No URL is ever fetchable: every URL is refused by scheme, user info, an IP literal that is

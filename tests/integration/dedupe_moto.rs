@@ -3,7 +3,7 @@
 //! missing key with 404 NoSuchKey where s3s-fs says 412; both are a lost claim. A missing
 //! moto_server fails the test.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

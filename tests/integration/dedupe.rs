@@ -4,7 +4,7 @@
 //! s3s-fs checks a condition and then writes, so the harness (`common::S3Server`) serves the
 //! requests on one key one at a time, as S3 decides conditional writes.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

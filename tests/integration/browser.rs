@@ -6,7 +6,7 @@
 //! Needs Chromium (`scripts/tools.sh chromium`) and axe-core (`AXE_CORE_JS`, set by the
 //! Makefile); without them the test fails, it never skips.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

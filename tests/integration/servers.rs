@@ -1,7 +1,7 @@
 //! The core paths against two S3 implementations we did not write: s3s-fs in-process and
 //! moto_server. Each check runs once per server; a missing server fails, never skips.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::types::ChecksumMode;
 use base64::Engine;

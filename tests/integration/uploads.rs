@@ -1,7 +1,7 @@
 //! Verified uploads: objects staged under UPLOAD_PREFIX are read through every check, promoted
 //! by a conditional copy, and removed from the staging area; refusals are deleted, never retried.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::faults::{Fault, FaultProxy};

@@ -8,7 +8,7 @@
 //! no name through DNS, and its destination guard, asked on the connect path, panics before any
 //! connection to a non-loopback address.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

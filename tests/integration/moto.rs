@@ -1,7 +1,7 @@
 //! The same S3 paths against an independent implementation: moto_server, started per test.
 //! A missing moto_server fails the test (`make test` installs the pinned version).
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

@@ -2,7 +2,7 @@
 //! fault schedules between the SDK and S3, then a redrive of what was reported once the faults
 //! stop.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! multipart uploads, and the address policy. No test reaches anything but loopback: the
 //! fetcher's destination guard panics before connecting anywhere else.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -386,7 +386,7 @@ async fn a_url_over_8_kib_is_refused_on_every_source_before_any_fetch() {
     let batch = json!({"Items": request["items"], "BatchInput": {"run_started_at": "2026-11-24T20:30:15.123Z"}});
     let answer = invoke(&app, batch).await.unwrap();
     assert_eq!(answer["failed"][0]["error"]["code"], "invalid_request", "{answer}");
-    // An SQS answer names only the record; its code is in the logs (tests/binary.rs).
+    // An SQS answer names only the record; its code is in the logs (tests/integration/binary.rs).
     let mut queued = fixture("sqs-redelivery.json");
     queued["Records"][0]["body"] = json!(request.to_string());
     let id = queued["Records"][0]["messageId"].as_str().unwrap().to_owned();

@@ -1,7 +1,7 @@
 //! The gallery's batch presign: the URLs signed without the SDK are the SDK's own, and both
 //! servers serve them (s3s-fs checks every signature; moto is an independent reading of S3).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! API Gateway and direct invocations through the public handler, against s3s-fs over HTTP.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::types::ChecksumMode;
 use base64::Engine;

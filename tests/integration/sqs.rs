@@ -1,7 +1,7 @@
 //! SQS batches through the public handler against s3s-fs: exact partial failures,
 //! idempotent redelivery, FIFO order, the bucket check and the deadline.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

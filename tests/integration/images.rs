@@ -2,7 +2,7 @@
 //! (read back through the SDK), decompression bombs refused on every path, cut-off images
 //! refused, and GPS removed from EXIF losslessly. Origins are on 127.0.0.1 only.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

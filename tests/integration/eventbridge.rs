@@ -1,6 +1,6 @@
 //! EventBridge custom and scheduled events through the public handler against s3s-fs.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -2,7 +2,7 @@
 //! CSV rows, keys at the run's start, permanent failures answered item by item, transient ones
 //! failing the batch for the state machine's Retry, and the per-host fetch bound.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! Every source answers before the invocation's deadline: items still running then are
 //! reported as `not_attempted`, and the multipart uploads they started are aborted first.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

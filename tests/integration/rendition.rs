@@ -1,6 +1,6 @@
 //! The rendition contract through the public API: sizes, encodings decoded again, corrupt data,
 //! streams read once and not to their end, and the memory caps. The memory a 100-MP image costs
-//! is measured on the built binary (`tests/binary.rs`).
+//! is measured on the built binary (`tests/integration/binary.rs`).
 
 use std::io::{self, Read};
 use std::path::PathBuf;

@@ -1,9 +1,9 @@
 //! Renditions through the whole function, on every path: inline bytes, URLs (held and streamed),
 //! verified uploads. What is stored is read back through the SDK and decoded; the pixels are
 //! compared with the original downscaled by the `image` crate (another resampler), with a
-//! tolerance. The pixel pipeline's own accuracy against Pillow is in `tests/rendition.rs`.
+//! tolerance. The pixel pipeline's own accuracy against Pillow is in `tests/integration/rendition.rs`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

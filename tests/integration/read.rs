@@ -1,7 +1,7 @@
 //! Reading back by date path, presigned downloads, and presigned uploads, against s3s-fs, with
 //! the presigned URLs used by a plain HTTP client.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

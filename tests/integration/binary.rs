@@ -1,6 +1,6 @@
 //! The built binary, run for real against a Lambda Runtime API served by the test.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,9 +1,9 @@
 //! The gallery through the function: its routes, tiles made from the facts markers (one
 //! listing, no request per object), error pages that never echo their input, and signed links
 //! on moto's KMS, refused before anything is listed. The pages in a real browser are in
-//! `tests/browser.rs`.
+//! `tests/integration/browser.rs`.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
