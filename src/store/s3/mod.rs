@@ -16,7 +16,6 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream;
@@ -52,7 +51,7 @@ pub struct S3Store {
     bucket: String,
     expected_owner: Option<String>,
     /// The SDK config's credentials, for the URLs signed without the SDK (`presign_gets`).
-    credentials: Option<SharedCredentialsProvider>,
+    credentials: presign::SigningCredentials,
     check: BucketCheck,
     cleanups: Cleanups,
 }
@@ -87,7 +86,7 @@ impl S3Store {
             client: Client::from_conf(s3_config),
             bucket: config.bucket.clone(),
             expected_owner: config.expected_bucket_owner.clone(),
-            credentials: sdk.credentials_provider(),
+            credentials: presign::SigningCredentials::new(sdk.credentials_provider()),
             check: BucketCheck::new(RECHECK_AFTER),
             cleanups: Cleanups::default(),
         }
@@ -451,14 +450,15 @@ impl S3Store {
 }
 
 impl S3Store {
-    /// The SDK's presigned GET of `key`, signed at `start`.
+    /// The SDK's presigned GET of `key`, signed at `start`. It signs no expected owner: a
+    /// browser follows these URLs and cannot send the header, so S3 would refuse them. The
+    /// owner is checked on the function's own request (the HEAD or listing) before it signs.
     async fn presign_get_at(&self, key: &str, ttl: Duration, start: SystemTime) -> Result<Presigned> {
         let presigned = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .set_expected_bucket_owner(self.expected_owner.clone())
             .presigned(presigning(ttl, start)?)
             .await
             .map_err(|e| sdk_error("presign GetObject", key, e))?;
@@ -468,13 +468,7 @@ impl S3Store {
     /// How the URLs after `first` (the SDK's, for `key`) are signed locally; `None` sends
     /// them to the SDK too.
     async fn template(&self, first: &Presigned, key: &str) -> Option<presign::Template> {
-        let credentials = match self.credentials.as_ref()?.provide_credentials().await {
-            Ok(credentials) => credentials,
-            Err(err) => {
-                warn!(error = %err, "no credentials for local presigning; the SDK signs every URL");
-                return None;
-            }
-        };
+        let credentials = self.credentials.get(self.now()).await?;
         let template = presign::Template::from_first(first, key, &credentials);
         if template.is_none() {
             warn!(url_base = %first.url.split('?').next().unwrap_or_default(), "presigned URL of an unexpected form; the SDK signs every URL");
@@ -693,6 +687,20 @@ mod tests {
                 assert_eq!(template.sign(key, ttl, start), Some(sdk), "{key}");
             }
         }
+    }
+
+    /// A browser opens presigned GETs and sends no headers of its own: with an expected owner
+    /// set, the URL still signs `host` alone. An upload ticket's client sends the listed headers,
+    /// so its PUT keeps the owner.
+    #[tokio::test]
+    async fn a_presigned_get_signs_no_header_a_browser_would_not_send() {
+        let store = store("https://s3.example", None, &[("EXPECTED_BUCKET_OWNER", "111122223333")]);
+        let get = store.presign_get_at("k.png", Duration::from_secs(60), SystemTime::now()).await.unwrap();
+        assert!(get.url.contains("X-Amz-SignedHeaders=host&"), "{}", get.url);
+        assert!(get.headers.is_empty(), "{:?}", get.headers);
+        let put = crate::store::Presigner::presign_put(&store, "k.png", "image/png", 3, Duration::from_secs(60));
+        let put = put.await.unwrap();
+        assert!(put.headers.iter().any(|(k, v)| k == "x-amz-expected-bucket-owner" && v == "111122223333"));
     }
 
     #[tokio::test]

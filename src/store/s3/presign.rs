@@ -5,7 +5,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_s3::config::Credentials;
+use std::sync::Mutex;
+
+use aws_sdk_s3::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest, SignatureLocation,
     SigningSettings, UriPathNormalizationMode, sign,
@@ -15,6 +17,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 use crate::store::Presigned;
+use tracing::warn;
 
 /// The SDK's query encoding (aws-smithy-http's `BASE_SET`): everything but unreserved characters.
 const QUERY: &AsciiSet = &CONTROLS
@@ -166,9 +169,80 @@ fn signed_list(headers: &[(String, String)]) -> String {
     names.join(";")
 }
 
+/// The credentials local signing uses: the SDK config's provider, asked again only when its
+/// last answer is within [`REFRESH_BEFORE`] of expiring. The default chain keeps no cache of
+/// its own, and with instance or container credentials each ask is a request.
+#[derive(Debug)]
+pub(super) struct SigningCredentials {
+    provider: Option<SharedCredentialsProvider>,
+    last: Mutex<Option<Credentials>>,
+}
+
+/// How long before their expiry cached credentials are replaced.
+const REFRESH_BEFORE: Duration = Duration::from_secs(300);
+
+impl SigningCredentials {
+    pub(super) fn new(provider: Option<SharedCredentialsProvider>) -> Self {
+        Self { provider, last: Mutex::new(None) }
+    }
+
+    /// Credentials valid for a while after `now`; `None` without a provider or an answer from it.
+    pub(super) async fn get(&self, now: SystemTime) -> Option<Credentials> {
+        let fresh = |c: &Credentials| c.expiry().is_none_or(|expiry| expiry > now + REFRESH_BEFORE);
+        if let Some(cached) = self.last.lock().unwrap().as_ref().filter(|c| fresh(c)) {
+            return Some(cached.clone());
+        }
+        match self.provider.as_ref()?.provide_credentials().await {
+            Ok(credentials) => {
+                *self.last.lock().unwrap() = Some(credentials.clone());
+                Some(credentials)
+            }
+            Err(err) => {
+                warn!(error = %err, "no credentials for local presigning; the SDK signs every URL");
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts its answers; each expires `lifetime` after the fixed clock's `now`.
+    #[derive(Debug)]
+    struct Counting {
+        asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        expiry: Option<SystemTime>,
+    }
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let credentials = Credentials::new("AKID", "SECRET", None, self.expiry, "counting");
+            aws_credential_types::provider::future::ProvideCredentials::ready(Ok(credentials))
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_are_asked_for_again_only_near_their_expiry() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        for (expiry, asks) in
+            [(None, 1), (Some(now + Duration::from_secs(3600)), 1), (Some(now + Duration::from_secs(60)), 3)]
+        {
+            let asked = std::sync::Arc::default();
+            let provider = Counting { asked: std::sync::Arc::clone(&asked), expiry };
+            let signing = SigningCredentials::new(Some(SharedCredentialsProvider::new(provider)));
+            for _ in 0..3 {
+                assert_eq!(signing.get(now).await.unwrap().access_key_id(), "AKID");
+            }
+            assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), asks, "expiry {expiry:?}");
+        }
+        assert!(SigningCredentials::new(None).get(now).await.is_none());
+    }
 
     #[test]
     fn keys_are_encoded_as_the_sdk_encodes_labels() {
