@@ -24,6 +24,7 @@ pub mod notification;
 pub mod records;
 pub mod rendition;
 pub mod request;
+pub mod sdk;
 pub mod store;
 
 pub use app::App;

@@ -1,4 +1,3 @@
-use aws_config::BehaviorVersion;
 use image_ingest::{App, Config};
 use lambda_runtime::{Error, service_fn};
 
@@ -38,7 +37,7 @@ fn runtime(concurrency: u32) -> std::io::Result<tokio::runtime::Runtime> {
 async fn run() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = image_ingest::sdk::load().await;
     let app = App::new(&config, &sdk);
     lambda_runtime::run_concurrent(service_fn(move |event| {
         let app = app.clone();

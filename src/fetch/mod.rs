@@ -138,9 +138,9 @@ impl HttpFetcher {
             connections: self.connections.clone(),
             connect_timeout: self.timeout.min(Duration::from_secs(5)),
         };
-        let provider = rustls::crypto::CryptoProvider::get_default()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        // ring, as the SDK's client (src/sdk.rs); named, not the process default, which a
+        // build with both rustls providers would not have.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let https = HttpsConnectorBuilder::new()
             .with_provider_and_platform_verifier(provider)
             .map_err(|e| IngestError::fetch_failed_from("cannot set up TLS", e))?

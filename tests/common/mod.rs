@@ -237,6 +237,7 @@ pub fn sdk_config(endpoint: &str, secret: &str) -> SdkConfig {
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(ACCESS_KEY, secret, None, None, "tests")))
+        .http_client(image_ingest::sdk::https_client())
         .build()
 }
 

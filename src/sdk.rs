@@ -1,0 +1,19 @@
+//! The AWS SDK's shared configuration, loaded once at start: the default chain for region and
+//! credentials, over one HTTPS client that every SDK client (S3, KMS, the credential providers)
+//! shares.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+
+/// The SDK's HTTPS client: rustls with ring's cryptography, as the URL fetcher uses. The SDK's
+/// default client uses aws-lc, whose C library was a tenth of the deploy build's CPU time and
+/// whose entropy source needed a build flag to stay off the cold start.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+/// The SDK configuration from the environment, over [`https_client`].
+pub async fn load() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).load().await
+}
