@@ -47,6 +47,36 @@ def wait_for_port(port, seconds=60, proc=None):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds}s")
 
 
+def start_moto(moto_server, log_path, env=None, tries=5, seconds=60):
+    """moto_server on a free port, logging to `log_path`: (process, port).
+
+    A port found free can be bound by another process first (a parallel test's moto), and a
+    probe by connecting would then find that one. So moto's own "Running on" line says it
+    started, and a lost port is tried again.
+    """
+    for _ in range(tries):
+        port = free_port()
+        with open(log_path, "ab") as log:
+            offset = log.tell()
+            proc = subprocess.Popen([moto_server, "-H", "127.0.0.1", "-p", str(port)],
+                                    stdout=log, stderr=subprocess.STDOUT, env=env)
+        banner = f"Running on http://127.0.0.1:{port}".encode()
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            with open(log_path, "rb") as log:
+                log.seek(offset)
+                if banner in log.read():
+                    return proc, port
+            if proc.poll() is not None:
+                break  # the port was taken: try another
+            time.sleep(0.1)
+        else:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"moto_server did not start within {seconds}s (see {log_path})")
+    raise RuntimeError(f"moto_server lost its free port {tries} times (see {log_path})")
+
+
 class Proxy:
     """Routes Lambda invokes to `invoke(name, body, headers) -> (status, headers, body)`, the rest to moto."""
 
@@ -147,16 +177,12 @@ class Moto:
     """moto_server on a free port, with Step Functions execution switched on, behind a Proxy."""
 
     def __init__(self, invoke, log_path, moto_server=None):
-        self.moto_port = free_port()
-        self.proxy = Proxy(self.moto_port, invoke)
+        self.proxy = Proxy(None, invoke)  # its moto port is known once moto runs
         env = dict(os.environ, MOTO_PORT=str(self.proxy.port))
         # The moto_server of the virtualenv this runs in: never another version found on PATH.
         self.moto_server = moto_server = moto_server or os.path.join(os.path.dirname(sys.executable), "moto_server")
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            [moto_server, "-H", "127.0.0.1", "-p", str(self.moto_port)],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env,
-        )
+        self.proc, self.moto_port = start_moto(moto_server, log_path, env)
+        self.proxy.moto_port = self.moto_port
 
     def start(self):
         try:
@@ -166,7 +192,6 @@ class Moto:
             raise
 
     def _start(self):
-        wait_for_port(self.moto_port, 60, self.proc)
         self.proxy.start()
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.moto_port}/moto-api/config",
@@ -199,7 +224,6 @@ class Moto:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.log.close()
 
 
 def wait_execution(sfn, arn, timeout, on_tick=None, interval=1.0):

@@ -113,5 +113,35 @@ class Engine(unittest.TestCase):
         self.assertEqual(s["map_run"]["items"]["total"], 2, s)
 
 
+class StartMoto(unittest.TestCase):
+    def test_a_port_taken_before_moto_binds_it_is_given_up_for_another(self):
+        import socket
+        import urllib.request
+
+        import engine
+
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = iter([taken.getsockname()[1]])
+        free_port = engine.free_port
+        engine.free_port = lambda: next(ports, None) or free_port()
+        log = os.path.join(tempfile.mkdtemp(prefix="start-moto-"), "moto.log")
+        moto_server = os.path.join(os.path.dirname(sys.executable), "moto_server")
+        try:
+            proc, port = engine.start_moto(moto_server, log)
+        finally:
+            engine.free_port = free_port
+        try:
+            self.assertNotEqual(port, taken.getsockname()[1])
+            with open(log, "rb") as f:
+                self.assertIn(b"in use", f.read(), "the first moto found its port taken")
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/data.json", timeout=10).close()
+        finally:
+            taken.close()
+            proc.terminate()
+            proc.wait(10)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

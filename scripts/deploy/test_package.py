@@ -85,12 +85,8 @@ class Packaged(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="deploy-test-")
         moto_server = os.path.join(os.path.dirname(sys.executable), "moto_server")
-        cls.moto_port = engine.free_port()
-        cls.moto_log = open(os.path.join(cls.tmp, "moto.log"), "ab")
-        cls.moto = subprocess.Popen([moto_server, "-H", "127.0.0.1", "-p", str(cls.moto_port)],
-                                    stdout=cls.moto_log, stderr=subprocess.STDOUT)
+        cls.moto, cls.moto_port = engine.start_moto(moto_server, os.path.join(cls.tmp, "moto.log"))
         try:
-            engine.wait_for_port(cls.moto_port, 60, cls.moto)
             cls.endpoint = f"http://127.0.0.1:{cls.moto_port}"
             cls.env = dict(os.environ, AWS_ENDPOINT_URL=cls.endpoint, AWS_ACCESS_KEY_ID="test",
                            AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION=engine.REGION,
@@ -124,7 +120,6 @@ class Packaged(unittest.TestCase):
     def tearDownClass(cls):
         cls.moto.terminate()
         cls.moto.wait(10)
-        cls.moto_log.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
