@@ -7,8 +7,8 @@ EVENT ?= events/apigw-v2-raw-png.json
 # version on the machine (moto_server for the tests, cfn-lint, checkov, sam, cargo-lambda).
 export PATH := $(shell scripts/tools.sh --bin-dir):$(PATH)
 export SAM_CLI_TELEMETRY := 0
-# The pinned axe-core the browser tests inject (testkit/tests/integration/browser.rs); `make test-deps`
-# installs it. A test that needs it fails when the file is missing.
+# The pinned axe-core the browser tests inject (testkit/tests/browser.rs, tests/integration/browser.rs);
+# `make test-deps` installs it. A test that needs it fails when the file is missing.
 export AXE_CORE_JS := $(shell scripts/tools.sh --axe)
 
 # Where cargo builds: ./target unless CARGO_TARGET_DIR or build.target-dir says otherwise.

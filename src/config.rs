@@ -48,7 +48,8 @@ pub struct Config {
     pub fetch_allow_private: AddressPolicy,
     /// `FETCH_MAX_PER_HOST`: URL fetches to one host at once, per process.
     pub fetch_max_per_host: usize,
-    /// `EXPECTED_BUCKET_OWNER`: sent on every S3 call when set.
+    /// `EXPECTED_BUCKET_OWNER`: sent on every S3 request the function makes, and signed into
+    /// upload tickets; presigned GETs leave it out (a browser could not send it).
     pub expected_bucket_owner: Option<String>,
     /// `SCHEDULE_URLS`: fetched on a scheduled event that carries no request.
     pub schedule_urls: Vec<Url>,

@@ -44,9 +44,17 @@ struct Gate {
     release: tokio::sync::Notify,
 }
 
+/// Requests whose line contains `pattern` get `fault`, `times` more of them, ahead of the schedule.
+struct Rule {
+    pattern: String,
+    fault: Fault,
+    times: usize,
+}
+
 pub struct FaultProxy {
     pub endpoint: String,
     schedule: Arc<Mutex<VecDeque<Fault>>>,
+    rules: Arc<Mutex<Vec<Rule>>>,
     /// Multipart uploads S3 created whose CreateMultipartUpload answer the proxy dropped: the
     /// client never learned their ids, so only a lifecycle rule can clean them up.
     orphans: Arc<Mutex<Vec<String>>>,
@@ -67,6 +75,8 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let schedule: Arc<Mutex<VecDeque<Fault>>> = Arc::default();
+        let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
+        let matching = rules.clone();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let (queue, upstream) = (schedule.clone(), upstream.to_owned());
         let writes = Arc::new(tokio::sync::Mutex::new(()));
@@ -82,12 +92,20 @@ impl FaultProxy {
                 socket.set_nodelay(true).unwrap();
                 let (queue, client, upstream, writes, lost, held) =
                     (queue.clone(), client.clone(), upstream.clone(), writes.clone(), lost.clone(), held.clone());
-                let seen = seen.clone();
+                let (seen, matching) = (seen.clone(), matching.clone());
                 let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                     let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
                     let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-                    seen.lock().unwrap().push(format!("{} {path} {target}", req.method()).trim_end().to_owned());
-                    let fault = queue.lock().unwrap().pop_front().unwrap_or(Fault::Pass);
+                    let line = format!("{} {path} {target}", req.method()).trim_end().to_owned();
+                    let ruled =
+                        matching.lock().unwrap().iter_mut().find(|r| r.times > 0 && line.contains(&r.pattern)).map(
+                            |r| {
+                                r.times -= 1;
+                                r.fault
+                            },
+                        );
+                    seen.lock().unwrap().push(line);
+                    let fault = ruled.unwrap_or_else(|| queue.lock().unwrap().pop_front().unwrap_or(Fault::Pass));
                     let (client, upstream, writes, lost, held) =
                         (client.clone(), upstream.clone(), writes.clone(), lost.clone(), held.clone());
                     async move {
@@ -109,7 +127,7 @@ impl FaultProxy {
                 );
             }
         });
-        Self { endpoint, schedule, orphans, gate, log, task }
+        Self { endpoint, schedule, rules, orphans, gate, log, task }
     }
 
     /// Every request so far, as `METHOD /path?query [x-amz-target]`.
@@ -132,6 +150,12 @@ impl FaultProxy {
     /// Lets the parked request go on to S3.
     pub fn release(&self) {
         self.gate.release.notify_one();
+    }
+
+    /// Gives the next `times` requests whose `METHOD /path?query` contains `pattern` this
+    /// `fault`, whatever the schedule says (which they do not use up).
+    pub fn fail_matching(&self, pattern: &str, fault: Fault, times: usize) {
+        self.rules.lock().unwrap().push(Rule { pattern: pattern.to_owned(), fault, times });
     }
 
     /// Replaces the schedule.

@@ -190,32 +190,32 @@ fn upload_id_in(file: &str) -> Option<&str> {
     rest.get(..36)
 }
 
-#[test]
-fn an_upload_is_left_to_the_lifecycle_rule_only_when_every_abort_failed() {
-    use Fault::*;
-    // Found by CI: part 1 fails three times, then the three aborts (usually) meet three faults
-    // in a row; which request meets which fault depends on timing.
-    let records = vec![Record::BigUrl { name: 0 }, Record::Good { name: 0 }, Record::Url { name: 2 }];
-    let faults = vec![
-        Pass,
-        InternalError,
-        ResetBefore,
-        InternalError,
-        Latency(25),
-        Pass,
-        Pass,
-        InternalError,
-        ResetAfter,
-        Pass,
-        ResetAfter,
-        SlowDown,
-        ResetBefore,
-        ResetBefore,
-        InternalError,
-        Pass,
-    ];
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(check(records, faults)).unwrap();
+/// The lifecycle rule's case, made certain: the origin stalls after one part, so the upload
+/// fails at the fetch timeout, and the proxy fails the aborts alone. With every abort refused
+/// the upload stays open (which `check` allows); with one let through, nothing does.
+#[tokio::test]
+async fn an_upload_stays_open_only_when_every_abort_failed() {
+    let origin = Origin::start(|_| {
+        let mut big = png::small(3);
+        big.resize(9 * 1024 * 1024, 7);
+        Reply::Stalled(bytes::Bytes::from(big), Duration::from_secs(20))
+    })
+    .await;
+    for (refused, left_open) in [(ABORT_ATTEMPTS, 1), (ABORT_ATTEMPTS - 1, 0)] {
+        let server = S3Server::start().await;
+        let proxy = FaultProxy::start(&server.endpoint).await;
+        proxy.fail_matching("AbortMultipartUpload", Fault::InternalError, refused);
+        let app = app_at(&proxy.endpoint, &[("FETCH_TIMEOUT_MS", "1000")]);
+        let item = json!({"url": origin.url("/big.png"), "posted_at": "2026-11-24T20:30:15Z"});
+        let _ = invoke(&app, item).await;
+        let requests = proxy.requests();
+        let aborts = requests.iter().filter(|r| r.contains("AbortMultipartUpload")).count();
+        assert_eq!(aborts, ABORT_ATTEMPTS, "{refused} refused: {requests:#?}");
+        let uploads = server.open_uploads();
+        let open: BTreeSet<&str> = uploads.iter().filter_map(|file| upload_id_in(file)).collect();
+        assert_eq!(open.len(), left_open, "{refused} aborts refused");
+        assert!(server.keys().is_empty(), "nothing stored: {:?}", server.keys());
+    }
 }
 
 /// The function with its S3 traffic through `proxy` and its fetcher reaching the test origins.

@@ -209,7 +209,7 @@ impl SigningCredentials {
 mod tests {
     use super::*;
 
-    /// Counts its answers; each expires `lifetime` after the fixed clock's `now`.
+    /// Counts its answers; each expires at `expiry`, if given.
     #[derive(Debug)]
     struct Counting {
         asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
