@@ -30,14 +30,15 @@ use image_ingest::store::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const DAY: &str = "2026/11/24/203015";
-const AT: &str = "2026-11-24T20:30:15Z";
+pub(super) const DAY: &str = "2026/11/24/203015";
+pub(super) const AT: &str = "2026-11-24T20:30:15Z";
 
-fn sha256(bytes: &[u8]) -> String {
+pub(super) fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn item(name: &str, bytes: &[u8]) -> Value {
+/// A direct item of `bytes` named `name`, dated [`AT`].
+pub(super) fn item(name: &str, bytes: &[u8]) -> Value {
     json!({"data": B64.encode(bytes), "file_name": name, "posted_at": AT})
 }
 
@@ -166,6 +167,19 @@ async fn items_of_one_request_with_the_same_bytes_leave_one_object() {
     }
 }
 
+/// One round of a race: each app stores `content` at once, as `r{round}-{i}.png`; their answers.
+pub(super) async fn race_round(apps: &[Arc<image_ingest::App>], round: u64, content: &[u8]) -> Vec<Value> {
+    let tasks: Vec<_> = apps
+        .iter()
+        .enumerate()
+        .map(|(i, app)| {
+            let (app, racer) = (app.clone(), item(&format!("r{round}-{i}.png"), content));
+            tokio::spawn(async move { invoke(&app, racer).await.unwrap() })
+        })
+        .collect();
+    futures::future::join_all(tasks).await.into_iter().map(|a| a.unwrap()).collect()
+}
+
 /// Parallel invocations (each its own function instance, as Lambda runs them) on a
 /// multi-threaded runtime, many rounds, each round a new content stored under as many keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -176,15 +190,7 @@ async fn parallel_invocations_with_the_same_bytes_leave_one_object_and_one_entry
     let apps: Vec<Arc<image_ingest::App>> = (0..RACERS).map(|_| Arc::new(dedupe(&server))).collect();
     for round in 0..ROUNDS {
         let content = png::numbered(round, 3000);
-        let tasks: Vec<_> = apps
-            .iter()
-            .enumerate()
-            .map(|(i, app)| {
-                let (app, racer) = (app.clone(), item(&format!("r{round}-{i}.png"), &content));
-                tokio::spawn(async move { invoke(&app, racer).await.unwrap() })
-            })
-            .collect();
-        let answers: Vec<Value> = futures::future::join_all(tasks).await.into_iter().map(|a| a.unwrap()).collect();
+        let answers = race_round(&apps, round, &content).await;
         let winner = entry(&server, &content).expect("one entry");
         let mine: Vec<String> = objects(&server).into_iter().filter(|k| k.contains(&format!("/r{round}-"))).collect();
         assert_eq!(mine, [winner.as_str()], "round {round}: exactly one object, the one the entry names");

@@ -7,27 +7,14 @@ use crate::common;
 
 use std::sync::Arc;
 
+use super::dedupe::{AT, DAY, item, race_round, sha256};
 use aws_sdk_s3::primitives::ByteStream;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use common::moto::Moto;
 use common::origin::{Origin, Reply};
 use common::*;
 use image_ingest::store::{ContentIndex, S3Store};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-
-const DAY: &str = "2026/11/24/203015";
-const AT: &str = "2026-11-24T20:30:15Z";
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn item(name: &str, bytes: &[u8]) -> Value {
-    json!({"data": B64.encode(bytes), "file_name": name, "posted_at": AT})
-}
 
 async fn started() -> (Moto, image_ingest::App) {
     let moto = Moto::start().await;
@@ -98,15 +85,7 @@ async fn moto_parallel_invocations_and_one_request_leave_one_object_per_content(
         (0..RACERS).map(|_| Arc::new(moto.app_with(&[("DEDUPE", "true")]))).collect();
     for round in 0..ROUNDS {
         let content = png::numbered(round, 3000);
-        let tasks: Vec<_> = apps
-            .iter()
-            .enumerate()
-            .map(|(i, app)| {
-                let (app, racer) = (app.clone(), item(&format!("r{round}-{i}.png"), &content));
-                tokio::spawn(async move { invoke(&app, racer).await.unwrap() })
-            })
-            .collect();
-        let answers: Vec<Value> = futures::future::join_all(tasks).await.into_iter().map(|a| a.unwrap()).collect();
+        let answers = race_round(&apps, round, &content).await;
         let winner = entry(&moto, &content).await.expect("one entry");
         let prefix = format!("/r{round}-");
         let mine: Vec<String> = objects(&moto).await.into_iter().filter(|k| k.contains(&prefix)).collect();
