@@ -244,6 +244,26 @@ mod tests {
         assert!(SigningCredentials::new(None).get(now).await.is_none());
     }
 
+    /// A provider that fails: nothing is signed locally, nothing is kept, and the next page asks again.
+    #[tokio::test]
+    async fn a_failing_provider_is_asked_again_and_nothing_is_kept() {
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&asked);
+        let provider = aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::credential_fn::provide_credentials_fn(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async {
+                    Err(aws_credential_types::provider::error::CredentialsError::not_loaded("no credentials here"))
+                }
+            }),
+        );
+        let signing = SigningCredentials::new(Some(provider));
+        let now = SystemTime::now();
+        assert!(signing.get(now).await.is_none());
+        assert!(signing.get(now).await.is_none());
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
     #[test]
     fn keys_are_encoded_as_the_sdk_encodes_labels() {
         assert_eq!(encode_key("a/b c/\"><img>!=+%41ü.png"), "a/b%20c/%22%3E%3Cimg%3E%21%3D%2B%2541%C3%BC.png");
