@@ -111,11 +111,11 @@ deploy: build
 	sam deploy $(GUIDED)
 
 # Benchmarks print ratios measured side by side in one run; they are not part of `make test`.
-# floor-default is the same bare Lambda built as the SDK's examples would: default release
-# profile and aws-lc's jitter entropy left on.
+# floor-default is the same bare Lambda built as the SDK's examples would: the SDK's default
+# HTTPS client (rustls on aws-lc), default release profile and aws-lc's jitter entropy left on.
 DEFAULT_BUILD = AWS_LC_SYS_NO_JITTER_ENTROPY=0 CARGO_PROFILE_RELEASE_LTO=false \
 	CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_STRIP=none \
-	cargo build -p floor --target-dir $(TARGET_DIR)/bench-default
+	cargo build -p floor --features sdk-default-client --target-dir $(TARGET_DIR)/bench-default
 
 bench: build
 	cargo build --release -p image-ingest -p local-s3 -p floor -p bench
@@ -126,7 +126,7 @@ bench: build
 
 # A few iterations of everything, on debug builds, to prove the harness end to end (CI runs it).
 bench-smoke:
-	$(DEBUG_BUILD)
+	$(DEBUG_BUILD) --bench
 	$(DEFAULT_BUILD)
 	env $$(bench/setup.sh) BENCH_PROFILE=debug BENCH_ROUNDS=1 BENCH_WARM=3 $(TARGET_DIR)/debug/lambda-bench
 	BENCH_PROFILE=debug BENCH_URL_BYTES=20000000 BENCH_ROUNDS=1 $(TARGET_DIR)/debug/url-stream

@@ -5,10 +5,22 @@
 # (`cargo build -p image-ingest`, or what `cargo lambda watch` runs) resolves other features
 # for tokio and hyper and so builds the whole AWS SDK again.
 #
-# Usage: scripts/debug-build.sh [BIN...]   builds, then prints the path of each BIN, one a line.
+#
+# The benchmark harness (bench, floor) is left out unless --bench asks for it: only the bench
+# smoke runs it, and `make test` is then spared its eight binaries. Both add no feature to a
+# shared dependency, so the build with --bench reuses every crate of the one without and
+# compiles only themselves (docs/development.md, "Builds").
+#
+# Usage: scripts/debug-build.sh [--bench] [BIN...]   builds, then prints the path of each BIN,
+#        one a line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --workspace --bins --tests --message-format=json-render-diagnostics \
+select=(--workspace --exclude bench --exclude floor)
+if [ "${1:-}" = --bench ]; then
+  select=(--workspace)
+  shift
+fi
+cargo build "${select[@]}" --bins --tests --message-format=json-render-diagnostics \
   | python3 -c '
 import json, sys
 wanted = sys.argv[1:]

@@ -103,6 +103,7 @@ impl S3Server {
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
                 ACCESS_KEY, SECRET_KEY, None, None, "bench",
             )))
+            .http_client(image_ingest::sdk::https_client())
             .build();
         aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
     }

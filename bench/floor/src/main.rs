@@ -11,10 +11,25 @@ use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
+/// The SDK's default chain over its own default HTTPS client, rustls on aws-lc: floor-default.
+#[cfg(feature = "sdk-default-client")]
+fn sdk_defaults() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+}
+
+/// The SDK's default chain over the function's HTTPS client, rustls on ring (image-ingest's
+/// src/sdk.rs): the floor.
+#[cfg(not(feature = "sdk-default-client"))]
+fn sdk_defaults() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(client)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let bucket = std::env::var("BUCKET_NAME")?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = sdk_defaults().load().await;
     let force_path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
     let client = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config).force_path_style(force_path_style).build(),
