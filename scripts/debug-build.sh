@@ -5,7 +5,6 @@
 # (`cargo build -p image-ingest`, or what `cargo lambda watch` runs) resolves other features
 # for tokio and hyper and so builds the whole AWS SDK again.
 #
-#
 # The benchmark harness (bench, floor) is left out unless --bench asks for it: only the bench
 # smoke runs it, and `make test` is then spared its eight binaries. Both add no feature to a
 # shared dependency, so the build with --bench reuses every crate of the one without and

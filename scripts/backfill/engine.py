@@ -68,6 +68,7 @@ def start_moto(moto_server, log_path, env=None, tries=5, seconds=60):
                 if banner in log.read():
                     return proc, port
             if proc.poll() is not None:
+                proc.wait()
                 break  # the port was taken: try another
             time.sleep(0.1)
         else:
