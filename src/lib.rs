@@ -18,6 +18,7 @@ pub mod handlers;
 pub mod image;
 pub mod ingest;
 pub mod key;
+pub mod kms;
 pub mod memory;
 pub mod metrics;
 pub mod notification;

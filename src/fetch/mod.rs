@@ -21,7 +21,7 @@ use http::header::{ACCEPT, CONTENT_DISPOSITION, LOCATION, USER_AGENT};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body, Incoming};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit};
@@ -138,15 +138,8 @@ impl HttpFetcher {
             connections: self.connections.clone(),
             connect_timeout: self.timeout.min(Duration::from_secs(5)),
         };
-        // ring, as the SDK's client (src/sdk.rs); named, not the process default, which a
-        // build with both rustls providers would not have.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let https = HttpsConnectorBuilder::new()
-            .with_provider_and_platform_verifier(provider)
-            .map_err(|e| IngestError::fetch_failed_from("cannot set up TLS", e))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
+        let https =
+            crate::sdk::tls_over(connector).map_err(|e| IngestError::fetch_failed_from("cannot set up TLS", e))?;
         Ok(Client::builder(TokioExecutor::new()).pool_timer(TokioTimer::new()).build(https))
     }
 

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::MacAlgorithmSpec;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -12,6 +10,7 @@ use hmac::{KeyInit, Mac};
 use tokio::sync::OnceCell;
 
 use crate::error::{IngestError, Result};
+use crate::kms::Kms;
 
 type HmacSha256 = hmac::Hmac<sha2_hmac::Sha256>;
 
@@ -123,20 +122,13 @@ impl KmsKey {
     async fn key(&self) -> Result<&[u8; 32]> {
         self.derived
             .get_or_try_init(|| async {
-                let kms = aws_sdk_kms::Client::new(&self.sdk);
-                let answer = kms
-                    .generate_mac()
-                    .key_id(&self.key_id)
-                    .mac_algorithm(MacAlgorithmSpec::HmacSha256)
-                    .message(Blob::new(KEY_LABEL))
-                    .send()
-                    .await
-                    .map_err(|e| IngestError::SigningKey {
-                        message: format!("the gallery's signing key could not be derived from KMS key {}", self.key_id),
-                        source: Some(Arc::new(e)),
-                    })?;
-                let mac = answer.mac().map(|b| b.as_ref()).unwrap_or_default();
-                <[u8; 32]>::try_from(mac).map_err(|_| IngestError::SigningKey {
+                let failed = |source| IngestError::SigningKey {
+                    message: format!("the gallery's signing key could not be derived from KMS key {}", self.key_id),
+                    source: Some(Arc::new(source)),
+                };
+                let mac =
+                    Kms::new(&self.sdk).map_err(failed)?.generate_mac(&self.key_id, KEY_LABEL).await.map_err(failed)?;
+                <[u8; 32]>::try_from(mac.as_slice()).map_err(|_| IngestError::SigningKey {
                     message: format!("KMS key {} did not give a 32-byte HMAC-SHA256", self.key_id),
                     source: None,
                 })

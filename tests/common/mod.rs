@@ -232,11 +232,20 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
 }
 
 pub fn sdk_config(endpoint: &str, secret: &str) -> SdkConfig {
+    sdk_config_as(endpoint, Credentials::new(ACCESS_KEY, secret, None, None, "tests"))
+}
+
+/// [`sdk_config`] with the tests' secret and a session token, when one is given.
+pub fn sdk_config_with_token(endpoint: &str, token: Option<&str>) -> SdkConfig {
+    sdk_config_as(endpoint, Credentials::new(ACCESS_KEY, SECRET_KEY, token.map(str::to_owned), None, "tests"))
+}
+
+fn sdk_config_as(endpoint: &str, credentials: Credentials) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(ACCESS_KEY, secret, None, None, "tests")))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
         .http_client(image_ingest::sdk::https_client())
         .build()
 }

@@ -2,14 +2,42 @@
 //! loopback port. A missing moto_server is a failure, never a skip.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use image_ingest::App;
+use serde_json::json;
 
 use super::{BUCKET, REGION, SECRET_KEY, config, origin, sdk_config};
+
+/// moto_server: the pinned one in the checkout's .tools/bin (what `make test` installs) first.
+fn program() -> PathBuf {
+    let pinned = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/moto_server");
+    if pinned.exists() { pinned } else { "moto_server".into() }
+}
+
+/// The Python that runs moto_server, which has botocore: an independent SigV4 signer for the
+/// tests that check the function's own signing. Fails when moto is not installed.
+pub fn python() -> PathBuf {
+    let program = program();
+    let found = if program.is_absolute() {
+        Some(program)
+    } else {
+        std::env::var_os("PATH")
+            .and_then(|path| std::env::split_paths(&path).map(|d| d.join(&program)).find(|p| p.exists()))
+    };
+    let script = found.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+    // The script's own interpreter, from its first line: `#!/…/python` or `#!/usr/bin/env python3`.
+    let shebang = script.lines().next().and_then(|l| l.strip_prefix("#!")).map(str::trim);
+    let interpreter = shebang.map(|s| s.strip_prefix("/usr/bin/env ").unwrap_or(s).trim());
+    interpreter
+        .filter(|i| !i.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("moto_server is required; `make test` installs moto[server]=={PINNED}"))
+}
 
 /// The version `scripts/tools.sh` installs; older ones answer CompleteMultipartUpload with
 /// the wrong XML root.
@@ -45,10 +73,7 @@ impl Moto {
     /// One start on a free port; `None` when another process took the port first.
     fn try_start() -> Option<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        // The pinned moto in the checkout's .tools/bin (what `make test` installs) comes first.
-        let pinned = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/moto_server");
-        let program = if pinned.exists() { pinned.into_os_string() } else { "moto_server".into() };
-        let spawned = Command::new(program)
+        let spawned = Command::new(program())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -99,16 +124,12 @@ impl Moto {
     }
 
     /// A KMS HMAC key (`HMAC_256`, `GENERATE_VERIFY_MAC`), as the template's gallery key; its id.
+    /// Made with the function's own KMS client, the one that then asks for its MAC.
     pub async fn hmac_key(&self) -> String {
-        let kms = aws_sdk_kms::Client::new(&sdk_config(&self.endpoint, SECRET_KEY));
-        let key = kms
-            .create_key()
-            .key_spec(aws_sdk_kms::types::KeySpec::Hmac256)
-            .key_usage(aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac)
-            .send()
-            .await
-            .unwrap();
-        key.key_metadata().unwrap().key_id().to_owned()
+        let kms = image_ingest::kms::Kms::new(&sdk_config(&self.endpoint, SECRET_KEY)).unwrap();
+        let key =
+            kms.call("CreateKey", &json!({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"})).await.unwrap();
+        key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned()
     }
 
     /// The function on this server, with the tests' loopback-only fetcher.

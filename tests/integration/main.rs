@@ -19,6 +19,7 @@ mod eventbridge;
 mod faults;
 mod gallery;
 mod images;
+mod kms;
 mod moto;
 mod presign;
 mod read;

@@ -5,11 +5,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_config::SdkConfig;
 use common::moto::Moto;
-use common::{ACCESS_KEY, BUCKET, REGION, S3Server, SECRET_KEY, config, sdk_config};
+use common::{BUCKET, S3Server, SECRET_KEY, config, sdk_config, sdk_config_with_token};
 use image_ingest::store::{Presigned, Presigner, S3Store};
 
 /// Keys that need every kind of encoding the SDK does in a path.
@@ -64,23 +62,13 @@ async fn sdk_and_local(store: &S3Store, key: &str) -> (Presigned, Presigned) {
     (sdk, local)
 }
 
-fn sdk_with_token(endpoint: &str, token: &str) -> SdkConfig {
-    let credentials = Credentials::new(ACCESS_KEY, SECRET_KEY, Some(token.to_owned()), None, "tests");
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .build()
-}
-
 /// s3s-fs takes any session token but signs the query as it came, so a token left out of the
 /// local signature would be refused; a different token gives a different signature.
 #[tokio::test]
 async fn the_session_token_is_signed_into_the_query() {
     let server = S3Server::start().await;
     put_all(&server.client()).await;
-    let store = store(&sdk_with_token(&server.endpoint, "tok+en/="), &[]);
+    let store = store(&sdk_config_with_token(&server.endpoint, Some("tok+en/=")), &[]);
     assert_served(&store).await;
     let (_, local) = sdk_and_local(&store, "a b.png").await;
     assert!(local.url.ends_with("&X-Amz-Security-Token=tok%2Ben%2F%3D"), "{}", local.url);
@@ -91,7 +79,7 @@ async fn the_session_token_is_signed_into_the_query() {
 }
 
 fn store_with_token(endpoint: &str, token: &str) -> S3Store {
-    store(&sdk_with_token(endpoint, token), &[])
+    store(&sdk_config_with_token(endpoint, Some(token)), &[])
 }
 
 #[tokio::test]
