@@ -12,7 +12,12 @@ cd "$(dirname "$0")/.."
 timed=scripts/timed.sh
 log=$(mktemp --suffix=-make-build.log)
 
-setsid nice -n 10 "$timed" arm64-build make --no-print-directory build >"$log" 2>&1 &
+# setsid gives the build its own session, so that stop_build can end all of it. With the
+# kernel's autogroups (on in Debian's and Ubuntu's kernels) a session is also its own scheduling
+# group, in which `nice` only ranks the build against itself: the group's own nice is what ranks
+# it below the debug build and the tests.
+lower='echo 10 2>/dev/null >/proc/self/autogroup; exec nice -n 10 "$@"'
+setsid sh -c "$lower" sh "$timed" arm64-build make --no-print-directory build >"$log" 2>&1 &
 build=$!
 stop_build() { kill -- "-$build" 2>/dev/null || true; }
 trap stop_build EXIT
