@@ -340,3 +340,28 @@ async fn a_put_whose_every_answer_was_lost_is_checked_at_the_key() {
     let objects = stored_bytes(&server, true).await.unwrap();
     assert_eq!(objects, [("2026/11/24/203015/small.png".to_owned(), bytes_of(4))]);
 }
+
+#[tokio::test]
+async fn a_digest_that_could_not_be_recorded_fails_the_write_and_the_retry_records_it() {
+    let server = S3Server::start().await;
+    let proxy = FaultProxy::start(&server.endpoint).await;
+    let origin = origin_of_records().await;
+    // HeadBucket, CreateMultipartUpload, both parts and the completion pass; all three attempts
+    // at the digest's copy fail. The bytes are stored, but without their sha256.
+    let mut faults = vec![Fault::Pass; 5];
+    faults.extend([Fault::InternalError; 3]);
+    proxy.schedule(&faults);
+    let item = json!({"url": origin.url("/3/big/photo.png"), "posted_at": "2026-11-24T20:30:15Z"});
+    let failed = invoke(&app_behind(&proxy), item.clone()).await;
+    assert!(failed.is_err(), "a stored object without its digest is not a success: {failed:?}");
+    let copies = proxy.requests().iter().filter(|r| r.contains("CopyObject")).count();
+    assert_eq!(copies, ABORT_ATTEMPTS, "the client's attempts at the copy");
+
+    proxy.schedule(&[]);
+    let stored = store_url_through(&proxy, &origin, "/3/big/photo.png").await;
+    let bytes = big_bytes_of(3);
+    assert_eq!(stored["status"], "existing", "{stored}");
+    assert_eq!(stored["sha256"], hex::encode(Sha256::digest(&bytes)).as_str());
+    let objects = stored_bytes(&server, true).await.unwrap();
+    assert_eq!(objects, [("2026/11/24/203015/photo.png".to_owned(), bytes)]);
+}

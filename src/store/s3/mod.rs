@@ -167,7 +167,7 @@ impl S3Store {
         match found.sha256 {
             Some(sha256) => Ok(sha256 == sha256_hex),
             None if parts_etag.is_some_and(|etag| !etag.is_empty() && etag == found.etag) => {
-                self.record_sha256(place, sha256_hex).await;
+                self.record_sha256(place, sha256_hex).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -295,8 +295,10 @@ impl S3Store {
 
     /// Adds the `sha256` metadata to an object made by multipart upload, whose digest was
     /// only known at the end: a copy onto itself that keeps the bytes and replaces the
-    /// metadata. A failure is logged, not returned: the bytes are stored and verified.
-    async fn record_sha256(&self, place: &Placement, sha256_hex: &str) {
+    /// metadata. A failure fails the write, although the bytes are stored: every stored
+    /// object carries its digest, and a retry finds the object by its parts' ETag and records
+    /// it then.
+    async fn record_sha256(&self, place: &Placement, sha256_hex: &str) -> Result<()> {
         let result = self
             .client
             .copy_object()
@@ -310,10 +312,11 @@ impl S3Store {
             .set_expected_source_bucket_owner(self.expected_owner.clone())
             .send()
             .await;
-        if let Err(err) = result {
+        result.map(|_| ()).map_err(|err| {
             let err = self.write_error("CopyObject", &place.key, err);
             warn!(key = %place.key, code = err.code(), error = %err.report(), "could not record sha256 metadata");
-        }
+            err
+        })
     }
 }
 

@@ -142,7 +142,7 @@ impl S3Store {
         let outcome = self.settle_write("CompleteMultipartUpload", place, sha256_hex, Some(&etag), result).await?;
         // A lost answer found the object by its parts' ETag and recorded the digest already.
         if answered && outcome == WriteOutcome::Created {
-            self.record_sha256(place, sha256_hex).await;
+            self.record_sha256(place, sha256_hex).await?;
         }
         Ok(outcome)
     }
