@@ -1,7 +1,8 @@
 //! KMS over its JSON protocol, for the gallery's one call (`GenerateMac`, once per execution
 //! environment): requests signed by aws-sigv4, the SDK's own signer, with the SDK configuration's
-//! region, endpoint and credentials, over a rustls client. The KMS SDK client cost a tenth of the
-//! deploy build's CPU time for that one call (docs/development.md, "Where `make test`'s time goes").
+//! region, endpoint and credentials, over a rustls client. The KMS SDK client cost about 30 CPU
+//! seconds of every test build for that one call (docs/development.md, "Where `make test`'s time
+//! goes").
 
 use std::time::{Duration, SystemTime};
 
