@@ -162,12 +162,12 @@ bench-upload:
 	BENCH_OUT=bench BENCH_ROUNDS=5 $(TARGET_DIR)/release/upload-verify
 
 # Criterion micro-benchmark of the image facts: header reads under 50 µs, the completeness walk's
-# throughput (benches/facts.rs).
+# throughput (bench/benches/facts.rs).
 bench-facts:
-	cargo bench -p image-ingest --bench facts
+	cargo bench -p bench --bench facts
 
 bench-presign:
-	cargo bench -p image-ingest --bench presign
+	cargo bench -p bench --bench presign
 
 # Coverage-guided fuzzing (cargo-fuzz): every target for FUZZ_SECONDS (default 60) each.
 fuzz:

@@ -19,6 +19,7 @@ pub mod image;
 pub mod ingest;
 pub mod key;
 pub mod kms;
+pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod notification;

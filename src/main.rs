@@ -35,7 +35,7 @@ fn runtime(concurrency: u32) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 async fn run() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    image_ingest::logging::init();
     let config = Config::from_env()?;
     let sdk = image_ingest::sdk::load().await;
     let app = App::new(&config, &sdk);

@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 use crate::error::{IngestError, Result};
 use crate::kms::Kms;
 
-type HmacSha256 = hmac::Hmac<sha2_hmac::Sha256>;
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// What `GenerateMac` signs to give the link key: fixed, so every environment derives the same.
 pub const KEY_LABEL: &[u8] = b"image-ingest/gallery-links/v1";
