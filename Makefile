@@ -162,12 +162,12 @@ bench-upload:
 	BENCH_OUT=bench BENCH_ROUNDS=5 $(TARGET_DIR)/release/upload-verify
 
 # Criterion micro-benchmark of the image facts: header reads under 50 µs, the completeness walk's
-# throughput (bench/benches/facts.rs).
+# throughput (bench/micro/benches/facts.rs).
 bench-facts:
-	cargo bench -p bench --bench facts
+	cargo bench -p microbench --bench facts
 
 bench-presign:
-	cargo bench -p bench --bench presign
+	cargo bench -p microbench --bench presign
 
 # Coverage-guided fuzzing (cargo-fuzz): every target for FUZZ_SECONDS (default 60) each.
 fuzz:

@@ -14,9 +14,9 @@
 #        one a line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-select=(--workspace --exclude bench --exclude floor)
+select=(--workspace --exclude bench --exclude floor --exclude microbench)
 if [ "${1:-}" = --bench ]; then
-  select=(--workspace)
+  select=(--workspace --exclude microbench)
   shift
 fi
 cargo build "${select[@]}" --bins --tests --message-format=json-render-diagnostics \

@@ -25,7 +25,7 @@ trap stop_build EXIT
 "$timed" template-lint make --no-print-directory template-lint
 "$timed" debug-build scripts/debug-build.sh
 # The selection the debug build made (bench and floor have no tests), so nothing is compiled.
-"$timed" cargo-test cargo test --workspace --exclude bench --exclude floor
+"$timed" cargo-test cargo test --workspace --exclude bench --exclude floor --exclude microbench
 "$timed" test-backfill make --no-print-directory test-backfill
 
 echo "==> waiting for the arm64 release build (make build; its output follows)"
