@@ -119,3 +119,52 @@ fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[tokio::test]
+async fn without_a_region_or_credentials_nothing_is_sent() {
+    use aws_config::{BehaviorVersion, Region, SdkConfig};
+    let (front, seen) = kms(vec![(200, json!({"Mac": base64_of(&[1u8; 32])}))]).await;
+    let with_credentials = sdk(&front.base, None);
+
+    let no_region = with_credentials.to_builder().region(None).build();
+    let err = Kms::new(&no_region).unwrap().generate_mac("k", b"m").await.unwrap_err();
+    assert_eq!(err.to_string(), "KMS no AWS region is configured");
+
+    let no_credentials = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(&front.base)
+        .build();
+    let err = Kms::new(&no_credentials).unwrap().generate_mac("k", b"m").await.unwrap_err();
+    assert_eq!(err.to_string(), "KMS no AWS credentials are configured");
+    assert!(seen.lock().unwrap().is_empty(), "nothing reached KMS");
+}
+
+/// A KMS that takes each connection and never answers: every attempt ends at its limit (10 s on
+/// tokio's paused clock), three in all.
+#[tokio::test(start_paused = true)]
+async fn an_attempt_without_an_answer_ends_after_ten_seconds_and_is_tried_three_times() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+
+    let started = tokio::time::Instant::now();
+    let kms = Kms::new(&sdk(&base, None)).unwrap();
+    let call = kms.generate_mac("k", b"m");
+    let err = tokio::time::timeout(std::time::Duration::from_secs(120), call)
+        .await
+        .expect("the call is given up within its three attempts")
+        .unwrap_err();
+    assert_eq!(err.to_string(), format!("KMS GenerateMac: no answer from {base} within 10s"));
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+}
